@@ -25,7 +25,8 @@ export type PermanentCode =
   | 'too_many_redirects'
   | 'redirect_loop'
   | 'unsupported_protocol'
-  | 'malformed_response';
+  | 'malformed_response'
+  | 'tls_error';
 
 export abstract class CrawlError extends Error {
   abstract readonly retryable: boolean;

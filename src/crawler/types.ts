@@ -45,6 +45,12 @@ export interface FetchOptions {
   /** false: skip reading the body (it is drained and discarded up to the cap). */
   readBody?: boolean;
   signal?: AbortSignal;
+  /** Defaults to DEFAULT_USER_AGENT from fetch.ts. */
+  userAgent?: string;
+  /** Addresses or CIDR ranges allowed even when allowPrivateNetworks is false (e.g. one staging host). */
+  allowAddresses?: string[];
+  /** Resolves hostnames at connect time (default: the system resolver); tests inject one to simulate DNS. */
+  resolver?: (hostname: string) => Promise<Array<{ address: string; family: number }>>;
 }
 
 export interface FetchResult {

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import postgres from 'postgres';
 import { stopOrphanedPostmaster } from './embedded-pidfile.ts';
 import { ensureReachableByPostgresUser, postgresUserIds } from './embedded-preflight.ts';
@@ -35,7 +36,11 @@ export interface EmbeddedPostgres {
 }
 
 interface Killable {
-  process?: { kill(signal: string): boolean };
+  process?: {
+    kill(signal: string): boolean;
+    exitCode: number | null;
+    once(event: 'exit', fn: () => void): void;
+  };
 }
 
 const PREFERRED_PORT = 54329;
@@ -168,7 +173,7 @@ async function withTimeout(
   try {
     const outcome = await Promise.race([start.then(() => 'ready' as const), timeout]);
     if (outcome === 'timeout') {
-      pg.process?.kill('SIGKILL');
+      await abandonStart(pg, start);
       throw new DbSetupError(
         `Embedded PostgreSQL did not become ready within ${ms} ms on port ${port}. ` +
           `Raise BBB_PG_START_TIMEOUT_MS if the machine is slow. Last log lines:\n${tail.join('\n')}`,
@@ -188,6 +193,17 @@ async function withTimeout(
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Leave nothing running after a timed-out start, or the next start would find the data directory locked. */
+async function abandonStart(pg: Killable, start: Promise<void>): Promise<void> {
+  // The package spawns the server only after some async set-up, so it may not exist yet: give it a moment.
+  await Promise.race([start.catch(() => {}), delay(5_000)]);
+  const child = pg.process;
+  if (!child || child.exitCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await Promise.race([exited, delay(5_000)]);
 }
 
 async function ensureDatabase(adminUrl: string, database: string): Promise<void> {

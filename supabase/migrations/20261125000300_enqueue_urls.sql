@@ -11,8 +11,8 @@ language sql immutable parallel safe as $$
     when length(p_url) > 2048 then 'URL is longer than 2048 characters'
     when p_url !~* '^https?://' then 'not an http or https URL'
     when p_url ~ '[\s<>"{}|\\^`]' then 'URL contains characters that must be percent-encoded'
-    when p_url !~* '^https?://[a-z0-9.\-\[\]:]+(/[^#]*)?$' then 'URL has no valid host'
     when p_url ~ '#' then 'URL has a fragment; strip it before enqueueing'
+    when p_url !~* '^https?://[a-z0-9.\-\[\]:]+(/[^#]*)?$' then 'URL has no valid host'
   end
 $$;
 
@@ -26,6 +26,8 @@ create function public.enqueue_urls(
 )
 returns table (task_id bigint, url text, outcome text, reason text)
 language plpgsql as $$
+-- The output columns share names with table columns; inside queries, names mean columns.
+#variable_conflict use_column
 declare
   v_job public.jobs%rowtype;
   v_ids bigint[];

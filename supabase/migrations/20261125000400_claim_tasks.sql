@@ -21,6 +21,11 @@ language sql volatile as $$
           - (j.concurrency - j.running_tasks) as slots_before
       from public.jobs j
       where j.status = 'running' and j.running_tasks < j.concurrency and j.pending_tasks > 0
+        -- A job whose pending tasks all wait for a retry must not take a place another job could use.
+        and exists (
+          select 1 from public.tasks t
+          where t.job_id = j.id and t.status = 'pending' and t.run_after <= now()
+        )
     ) c
     where c.slots_before < p_limit
   ),

@@ -1,0 +1,21 @@
+// Minimal levelled logger to stderr; stdout stays free for command output (reports, JSON).
+type Level = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
+
+let threshold: Level = 'info';
+
+export function setLogLevel(level: Level): void {
+  threshold = level;
+}
+
+function write(level: Exclude<Level, 'silent'>, message: string): void {
+  if (ORDER[level] < ORDER[threshold]) return;
+  process.stderr.write(`${new Date().toISOString()} ${level.padEnd(5)} ${message}\n`);
+}
+
+export const log = {
+  debug: (m: string) => write('debug', m),
+  info: (m: string) => write('info', m),
+  warn: (m: string) => write('warn', m),
+  error: (m: string) => write('error', m),
+};

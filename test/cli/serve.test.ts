@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { tempDir } from '../support/tmp.ts';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  test(`bbb serve starts the embedded database, migrates, and stops cleanly on ${signal}`, async () => {
+    const dataDir = tempDir();
+    const env: NodeJS.ProcessEnv = { ...process.env, BBB_DATA_DIR: dataDir, BBB_PG_FSYNC: 'false' };
+    delete env.DATABASE_URL;
+    const child = spawn(process.execPath, [path.join(root, 'bin/bbb.js'), 'serve'], {
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    await new Promise<void>((resolve, reject) => {
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+        if (stderr.includes('bbb is running')) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`serve exited early (${code}):\n${stderr}`)));
+    });
+    assert.match(stderr, /migrations: \d+ applied/);
+    assert.doesNotMatch(
+      stderr,
+      new RegExp(readFileSync(path.join(dataDir, 'pg-password'), 'utf8').trim()),
+      'password never logged',
+    );
+    const pidFile = path.join(dataDir, 'pg', 'postmaster.pid');
+    const postmaster = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+    assert.ok(alive(postmaster));
+
+    child.kill(signal);
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    assert.equal(code, 0, stderr);
+    assert.match(stderr, new RegExp(`${signal} received, shutting down`));
+    assert.equal(existsSync(pidFile), false, 'postgres removed its pid file: a clean shutdown');
+    assert.equal(alive(postmaster), false);
+  });
+}
+
+test('bbb with a bad setting exits 2 and says what to do', async () => {
+  const child = spawn(process.execPath, [path.join(root, 'bin/bbb.js'), 'migrate'], {
+    env: { ...process.env, DATABASE_URL: 'mysql://nope' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  assert.equal(code, 2);
+  assert.match(stderr, /DATABASE_URL: DATABASE_URL must start with postgres:\/\/ or postgresql:\/\//);
+});

@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { getJob } from '../../src/queue/jobs.ts';
+import {
+  claimTasks,
+  completeTasks,
+  enqueueUrls,
+  extendLeases,
+  failTasks,
+  recoverExpiredLeases,
+  releaseTasks,
+} from '../../src/queue/tasks.ts';
+import { testDatabase } from '../support/db.ts';
+import { makeJob } from '../support/jobs.ts';
+
+const db = await testDatabase();
+
+async function claimOne(jobId: string, worker = 'w') {
+  const claimed = (await claimTasks(db.sql, worker, 50)).filter((t) => t.job_id === jobId);
+  assert.equal(claimed.length, 1, 'exactly one task of this job was claimable');
+  return claimed[0]!;
+}
+
+/** Stands in for waiting: the retry becomes due now. */
+async function makeDue(jobId: string) {
+  await db.sql`update tasks set run_after = now() where job_id = ${jobId} and status = 'pending'`;
+}
+
+describe('leases and retries', () => {
+  test('an expired lease goes back to pending, and to failed once attempts are used up', async () => {
+    const job = await makeJob(db.sql, { host: 'lease.example', maxAttempts: 2 });
+    await enqueueUrls(db.sql, job, ['https://lease.example/']);
+    await claimOne(job);
+    await db.sql`update tasks set locked_until = now() - interval '1 second' where job_id = ${job}`;
+    assert.deepEqual(await recoverExpiredLeases(db.sql), { recovered: 1, failed: 0 });
+    let [task] = await db.sql`select status, attempts, locked_until from tasks where job_id = ${job}`;
+    assert.deepEqual({ ...task }, { status: 'pending', attempts: 1, locked_until: null });
+
+    await claimOne(job);
+    await db.sql`update tasks set locked_until = now() - interval '1 second' where job_id = ${job}`;
+    assert.deepEqual(await recoverExpiredLeases(db.sql), { recovered: 0, failed: 1 });
+    [task] = await db.sql`select status, error_code from tasks where job_id = ${job}`;
+    assert.deepEqual({ ...task }, { status: 'failed', error_code: 'lease_expired' });
+    assert.equal((await getJob(db.sql, job))?.status, 'completed');
+  });
+
+  test('a live lease is not recovered, and a heartbeat extends it', async () => {
+    const job = await makeJob(db.sql, { host: 'heartbeat.example' });
+    await enqueueUrls(db.sql, job, ['https://heartbeat.example/']);
+    const task = await claimOne(job, 'hb');
+    assert.deepEqual(await recoverExpiredLeases(db.sql), { recovered: 0, failed: 0 });
+    assert.deepEqual(await extendLeases(db.sql, 'someone-else', [task.id], 300), []);
+    assert.deepEqual(await extendLeases(db.sql, 'hb', [task.id], 300), [task.id]);
+    const [row] =
+      await db.sql`select extract(epoch from locked_until - now())::int as secs from tasks where id = ${task.id}`;
+    assert.ok((row?.secs as number) > 200);
+  });
+
+  test('retry backoff grows with each attempt and honours Retry-After as a floor', async () => {
+    const job = await makeJob(db.sql, { host: 'backoff.example', maxAttempts: 5 });
+    await enqueueUrls(db.sql, job, ['https://backoff.example/']);
+    const delays: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const task = await claimOne(job);
+      const [r] = await failTasks(db.sql, [
+        { id: task.id, attempt: task.attempts, retryable: true, error_code: 'http_5xx', status_code: 503 },
+      ]);
+      assert.equal(r?.status, 'pending');
+      delays.push(r!.run_after.getTime() - Date.now());
+      await makeDue(job);
+    }
+    for (let i = 1; i < delays.length; i++) {
+      assert.ok(delays[i]! > delays[i - 1]!, `backoff grows: ${delays.join(', ')} ms`);
+    }
+    const task = await claimOne(job);
+    const [r] = await failTasks(db.sql, [
+      {
+        id: task.id,
+        attempt: task.attempts,
+        retryable: true,
+        error_code: 'http_429',
+        retry_after_ms: 600_000,
+      },
+    ]);
+    // Attempt 5 of 5 was used: no retry left, whatever Retry-After says.
+    assert.equal(r?.status, 'failed');
+
+    const job2 = await makeJob(db.sql, { host: 'retry-after.example' });
+    await enqueueUrls(db.sql, job2, ['https://retry-after.example/']);
+    const t2 = await claimOne(job2);
+    const [r2] = await failTasks(db.sql, [
+      { id: t2.id, attempt: t2.attempts, retryable: true, error_code: 'http_429', retry_after_ms: 120_000 },
+    ]);
+    assert.ok(r2!.run_after.getTime() - Date.now() > 100_000, 'Retry-After of 120 s is respected');
+  });
+
+  test('a permanent failure fails at once with its error stored', async () => {
+    const job = await makeJob(db.sql, { host: 'perm.example' });
+    await enqueueUrls(db.sql, job, ['https://perm.example/missing']);
+    const task = await claimOne(job);
+    const [r] = await failTasks(db.sql, [
+      {
+        id: task.id,
+        attempt: 1,
+        retryable: false,
+        error_code: 'http_4xx',
+        error_message: 'HTTP 404',
+        status_code: 404,
+      },
+    ]);
+    assert.equal(r?.status, 'failed');
+    const [row] =
+      await db.sql`select status, status_code, error_code, error_message, attempts from tasks where id = ${task.id}`;
+    assert.deepEqual(
+      { ...row },
+      { status: 'failed', status_code: 404, error_code: 'http_4xx', error_message: 'HTTP 404', attempts: 1 },
+    );
+  });
+
+  test('a stale attempt cannot overwrite the newer run of a task', async () => {
+    const job = await makeJob(db.sql, { host: 'fence.example' });
+    await enqueueUrls(db.sql, job, ['https://fence.example/']);
+    const first = await claimOne(job, 'slow');
+    await db.sql`update tasks set locked_until = now() - interval '1 second' where id = ${first.id}`;
+    await recoverExpiredLeases(db.sql);
+    const second = await claimOne(job, 'fast');
+    assert.deepEqual(
+      await completeTasks(db.sql, [{ id: first.id, attempt: first.attempts, status_code: 500 }]),
+      [],
+    );
+    assert.deepEqual(
+      await completeTasks(db.sql, [{ id: second.id, attempt: second.attempts, status_code: 200 }]),
+      [second.id],
+    );
+    const [row] = await db.sql`select status, status_code from tasks where id = ${first.id}`;
+    assert.deepEqual({ ...row }, { status: 'completed', status_code: 200 });
+  });
+
+  test('release hands a task back without counting the attempt', async () => {
+    const job = await makeJob(db.sql, { host: 'release.example' });
+    await enqueueUrls(db.sql, job, ['https://release.example/']);
+    const task = await claimOne(job, 'leaving');
+    assert.deepEqual(await releaseTasks(db.sql, 'leaving', [task.id]), [task.id]);
+    const [row] = await db.sql`select status, attempts, locked_by from tasks where id = ${task.id}`;
+    assert.deepEqual({ ...row }, { status: 'pending', attempts: 0, locked_by: null });
+  });
+});
