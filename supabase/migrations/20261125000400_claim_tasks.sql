@@ -13,23 +13,26 @@ create function public.claim_tasks(
 )
 returns setof public.tasks
 language sql volatile as $$
-  with candidates as (
+  -- MATERIALIZED and the LATERAL ... LIMIT 1 pin the plan: with stale job statistics the planner otherwise
+  -- re-runs the candidate scan per job and reads the whole claimable index each time.
+  with candidates as materialized (
     select c.id
     from (
       select j.id,
         sum(j.concurrency - j.running_tasks) over (order by j.last_claimed_at nulls first, j.id)
           - (j.concurrency - j.running_tasks) as slots_before
       from public.jobs j
+      -- A job whose pending tasks all wait for a retry must not take a place another job could use.
+      cross join lateral (
+        select 1 from public.tasks t
+        where t.job_id = j.id and t.status = 'pending' and t.run_after <= now()
+        limit 1
+      ) ready
       where j.status = 'running' and j.running_tasks < j.concurrency and j.pending_tasks > 0
-        -- A job whose pending tasks all wait for a retry must not take a place another job could use.
-        and exists (
-          select 1 from public.tasks t
-          where t.job_id = j.id and t.status = 'pending' and t.run_after <= now()
-        )
     ) c
     where c.slots_before < p_limit
   ),
-  locked_jobs as (
+  locked_jobs as materialized (
     select j.id, j.concurrency - j.running_tasks as slots
     from public.jobs j
     where j.id in (select id from candidates)
