@@ -3,12 +3,11 @@
 // the run with 1M finished task rows already in the table. Uses a throwaway embedded cluster (fsync on, the
 // defaults a user gets) unless DATABASE_URL is set, in which case it creates and drops its own database there.
 //   BENCH_TASKS=100000 BENCH_JOBS=50 BENCH_WORKERS=4 BENCH_BATCH=100 BENCH_FINISHED=1000000
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { connect, type Sql } from '../src/db/client.ts';
 import { migrate } from '../src/db/migrate.ts';
+import { openScratchServer, withDatabase } from '../src/db/scratch-server.ts';
 import { createOrganisation, insertJob, startJob } from '../src/queue/jobs.ts';
 import { claimTasks, completeTasks, enqueueUrls } from '../src/queue/tasks.ts';
 
@@ -93,7 +92,11 @@ async function run(sql: Sql, label: string, pools: Sql[]): Promise<Record<string
 
 async function addFinishedRows(sql: Sql, count: number): Promise<void> {
   const org = await createOrganisation(sql, 'history');
-  const job = await insertJob(sql, { organisationId: org, rootUrl: 'https://history.bench/', maxPages: 1_000_000 });
+  const job = await insertJob(sql, {
+    organisationId: org,
+    rootUrl: 'https://history.bench/',
+    maxPages: 1_000_000,
+  });
   for (let offset = 0; offset < count; offset += 250_000) {
     const n = Math.min(250_000, count - offset);
     await sql`
@@ -105,31 +108,22 @@ async function addFinishedRows(sql: Sql, count: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  let adminUrl = process.env.DATABASE_URL;
-  let stop: (() => Promise<void>) | undefined;
-  let tmp: string | undefined;
-  if (!adminUrl) {
-    const { startEmbeddedPostgres } = await import('../src/db/embedded.ts');
-    tmp = mkdtempSync(path.join(os.tmpdir(), 'bbb-bench-'));
-    chmodSync(tmp, 0o755);
-    const pg = await startEmbeddedPostgres({ dataDir: tmp, database: 'postgres' });
-    adminUrl = pg.adminUrl;
-    stop = () => pg.stop();
-  }
+  // fsync stays on: these are the settings a user gets.
+  const server = await openScratchServer({ prefix: 'bbb-bench-' });
+  const adminUrl = server.adminUrl;
   const dbName = `bbb_bench_${process.pid}`;
   const admin = connect(adminUrl, { max: 1 });
   await admin.unsafe(`create database ${dbName}`);
-  const u = new URL(adminUrl);
-  u.pathname = `/${dbName}`;
-  const sql = connect(u.toString(), { max: 2 });
-  const pools = Array.from({ length: WORKERS }, () => connect(u.toString(), { max: 1 }));
+  const url = withDatabase(adminUrl, dbName);
+  const sql = connect(url, { max: 2 });
+  const pools = Array.from({ length: WORKERS }, () => connect(url, { max: 1 }));
   try {
     await migrate(sql);
     const [v] = await sql<{ v: string; fsync: string; sc: string }[]>`
       select current_setting('server_version') as v, current_setting('fsync') as fsync,
              current_setting('synchronous_commit') as sc`;
     console.log(
-      `PostgreSQL ${v?.v} (${stop ? 'embedded' : 'DATABASE_URL'}, fsync=${v?.fsync}, synchronous_commit=${v?.sc}); ` +
+      `PostgreSQL ${v?.v} (${server.label}, fsync=${v?.fsync}, synchronous_commit=${v?.sc}); ` +
         `${os.cpus().length} CPUs; ${TASKS} tasks over ${JOBS} jobs, ${WORKERS} connections, batches of ${BATCH}`,
     );
     const rows = [await run(sql, 'empty', pools)];
@@ -142,8 +136,7 @@ async function main(): Promise<void> {
     await Promise.all([...pools, sql].map((p) => p.end()));
     await admin.unsafe(`drop database if exists ${dbName} with (force)`);
     await admin.end();
-    await stop?.();
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
+    await server.close();
   }
 }
 

@@ -3,12 +3,12 @@
 // that server. Either way it migrates one template database, and each test file clones its own copy.
 //   --db-only   run only the files that touch the database (CI's second pass against PostgreSQL 15)
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect } from '../src/db/client.ts';
 import { migrate } from '../src/db/migrate.ts';
+import { openScratchServer, withDatabase } from '../src/db/scratch-server.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const DB_AREAS = ['db', 'queue'];
@@ -26,21 +26,9 @@ function testFiles(): string[] {
 }
 
 async function main(): Promise<number> {
-  let adminUrl = process.env.DATABASE_URL;
-  let stopEmbedded: (() => Promise<void>) | undefined;
-  let tmp: string | undefined;
-  if (!adminUrl) {
-    const { startEmbeddedPostgres } = await import('../src/db/embedded.ts');
-    tmp = mkdtempSync(path.join(os.tmpdir(), 'bbb-test-'));
-    // The embedded server runs as the OS user postgres when we are root; it must be able to enter this dir.
-    chmodSync(tmp, 0o755);
-    const pg = await startEmbeddedPostgres({ dataDir: tmp, fsync: false, database: 'postgres' });
-    adminUrl = pg.adminUrl;
-    stopEmbedded = () => pg.stop();
-    console.log(`# test database: embedded PostgreSQL on port ${pg.port}`);
-  } else {
-    console.log('# test database: DATABASE_URL');
-  }
+  const server = await openScratchServer({ fsync: false, prefix: 'bbb-test-' });
+  const adminUrl = server.adminUrl;
+  console.log(`# test database: ${server.label}`);
 
   const template = `bbb_test_template_${process.pid}`;
   const admin = connect(adminUrl, { max: 1 });
@@ -61,16 +49,9 @@ async function main(): Promise<number> {
   } finally {
     await admin.unsafe(`drop database if exists ${template} with (force)`).catch(() => {});
     await admin.end();
-    await stopEmbedded?.();
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
+    await server.close();
   }
   return code;
-}
-
-function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  return u.toString();
 }
 
 function runNodeTests(files: string[], env: Record<string, string>): Promise<number> {

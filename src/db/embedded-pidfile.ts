@@ -6,7 +6,8 @@ import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { DbSetupError } from './errors.ts';
 
-function alive(pid: number): boolean {
+/** True while a process with this pid exists (EPERM: it exists but belongs to someone else). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -28,10 +29,10 @@ async function isPostmasterOf(pid: number, pgDir: string): Promise<boolean> {
 async function waitForExit(pid: number, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
-    if (!alive(pid)) return true;
+    if (!isAlive(pid)) return true;
     await delay(50);
   }
-  return !alive(pid);
+  return !isAlive(pid);
 }
 
 /** Returns what it did, for logging: 'none' | 'removed-stale' | 'stopped-orphan'. */
@@ -41,7 +42,7 @@ export async function stopOrphanedPostmaster(
   const pidFile = path.join(pgDir, 'postmaster.pid');
   if (!existsSync(pidFile)) return 'none';
   const pid = Number.parseInt((await fs.readFile(pidFile, 'utf8')).split('\n')[0] ?? '', 10);
-  if (!Number.isInteger(pid) || pid <= 0 || !alive(pid) || !(await isPostmasterOf(pid, pgDir))) {
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid) || !(await isPostmasterOf(pid, pgDir))) {
     await fs.rm(pidFile, { force: true });
     return 'removed-stale';
   }

@@ -4,18 +4,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { isAlive } from '../../src/db/embedded-pidfile.ts';
 import { tempDir } from '../support/tmp.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   test(`bbb serve starts the embedded database, migrates, and stops cleanly on ${signal}`, async () => {
@@ -42,14 +34,14 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     );
     const pidFile = path.join(dataDir, 'pg', 'postmaster.pid');
     const postmaster = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
-    assert.ok(alive(postmaster));
+    assert.ok(isAlive(postmaster));
 
     child.kill(signal);
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     assert.equal(code, 0, stderr);
     assert.match(stderr, new RegExp(`${signal} received, shutting down`));
     assert.equal(existsSync(pidFile), false, 'postgres removed its pid file: a clean shutdown');
-    assert.equal(alive(postmaster), false);
+    assert.equal(isAlive(postmaster), false);
   });
 }
 

@@ -7,20 +7,12 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import { startEmbeddedPostgres } from '../../src/db/embedded.ts';
+import { isAlive } from '../../src/db/embedded-pidfile.ts';
 import { DbSetupError } from '../../src/db/errors.ts';
 import { isPortFree } from '../../src/db/port.ts';
 import { tempDir } from '../support/tmp.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function query<T>(url: string, fn: (sql: postgres.Sql) => Promise<T>): Promise<T> {
   const sql = postgres(url, { max: 1, onnotice: () => {} });
@@ -98,11 +90,11 @@ describe('embedded PostgreSQL', () => {
     child.kill('SIGKILL');
     await new Promise((resolve) => child.once('exit', resolve));
     const orphan = Number(readFileSync(path.join(dir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
-    assert.ok(alive(orphan), 'the postmaster outlived its parent');
+    assert.ok(isAlive(orphan), 'the postmaster outlived its parent');
     assert.equal(await isPortFree(port), false);
 
     const recovered = await startEmbeddedPostgres({ dataDir: dir, fsync: false });
-    assert.equal(alive(orphan), false, 'the orphan was stopped');
+    assert.equal(isAlive(orphan), false, 'the orphan was stopped');
     const [row] = await query(recovered.url, (sql) => sql`select 1 as ok`);
     assert.equal(row?.ok, 1);
     await recovered.stop();

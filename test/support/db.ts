@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { after } from 'node:test';
 import { connect, type Sql } from '../../src/db/client.ts';
+import { withDatabase } from '../../src/db/scratch-server.ts';
 
 export interface TestDatabase {
   sql: Sql;
@@ -18,9 +19,7 @@ function requireEnv(name: string): string {
 }
 
 export function databaseUrl(database: string): string {
-  const u = new URL(requireEnv('BBB_TEST_ADMIN_URL'));
-  u.pathname = `/${database}`;
-  return u.toString();
+  return withDatabase(requireEnv('BBB_TEST_ADMIN_URL'), database);
 }
 
 /** A fresh, migrated database for this file, dropped when the file's tests end. */
