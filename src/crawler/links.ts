@@ -3,53 +3,23 @@
 // Hot path: onopentag runs for every tag, so it dispatches on the tag name and touches nothing else.
 import { StringDecoder } from 'node:string_decoder';
 import { Parser } from 'htmlparser2';
+import { parseSrcset, schemeOf } from './link-syntax.ts';
+import type {
+  AssetKind,
+  ExtractedAsset,
+  ExtractedLink,
+  ExtractedLinks,
+  LinkExtractorOptions,
+} from './link-types.ts';
 import { normaliseUrl, siteKeyOfNormalised, tryNormaliseUrl } from './url.ts';
 
-export interface LinkExtractorOptions {
-  /** Root of the crawl job; `internal` means same site as this. Defaults to the page URL. */
-  siteUrl?: string;
-  /** true (default): drop rel=nofollow links (and all links under meta robots nofollow); false: keep them flagged. */
-  respectNofollow?: boolean;
-  /** false: drop query strings from every URL found. Default true. */
-  keepQuery?: boolean;
-  /** Also collect images, scripts, stylesheets, icons, preloads and media. Default false. */
-  collectAssets?: boolean;
-  /** Anchor text kept per link, in characters; 0 keeps none. Default 100. */
-  maxTextLength?: number;
-  /** Byte encoding of Buffer chunks. Default utf8; the caller picks another from the Content-Type charset. */
-  encoding?: BufferEncoding;
-}
-
-export interface ExtractedLink {
-  url: string;
-  foundOn: string;
-  internal: boolean;
-  /** Present (true) only when kept with respectNofollow: false. */
-  nofollow?: boolean;
-  text?: string;
-}
-
-export type AssetKind = 'image' | 'script' | 'stylesheet' | 'icon' | 'preload' | 'manifest' | 'media';
-
-export interface ExtractedAsset {
-  url: string;
-  foundOn: string;
-  internal: boolean;
-  kind: AssetKind;
-}
-
-export interface ExtractedLinks {
-  /** The page URL, normalised. */
-  pageUrl: string;
-  /** What relative links were resolved against last (the page URL, or the first <base href>). */
-  baseUrl: string;
-  links: ExtractedLink[];
-  assets: ExtractedAsset[];
-  /** hrefs that could not be made into http(s) URLs: candidates for the broken-link report. Capped per page. */
-  invalid: Array<{ href: string; reason: string }>;
-  /** The page carried <meta name="robots" content="nofollow|none">. */
-  metaNofollow: boolean;
-}
+export type {
+  AssetKind,
+  ExtractedAsset,
+  ExtractedLink,
+  ExtractedLinks,
+  LinkExtractorOptions,
+} from './link-types.ts';
 
 const MAX_INVALID = 100;
 const NOFOLLOW = /(?:^|\s)nofollow(?:\s|$)/i;
@@ -271,60 +241,4 @@ export function extractLinks(
   const extractor = new LinkExtractor(pageUrl, opts);
   extractor.write(html);
   return extractor.end();
-}
-
-/**
- * Whether a response is worth parsing for links. A missing Content-Type is sniffed from the first bytes of the
- * body (WHATWG MIME sniffing's HTML signatures) when given; a declared one is trusted, as browsers with nosniff do.
- */
-export function isHtmlContentType(contentType?: string, bodyStart?: Buffer | string): boolean {
-  if (contentType !== undefined && contentType.trim() !== '') {
-    const semi = contentType.indexOf(';');
-    const mime = (semi === -1 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
-    return mime === 'text/html' || mime === 'application/xhtml+xml';
-  }
-  return bodyStart !== undefined && sniffHtml(bodyStart);
-}
-
-const HTML_SIGNATURE =
-  /^(?:\uFEFF|\xEF\xBB\xBF)?[\t\n\f\r ]*<(?:!doctype html|html|head|script|iframe|h1|div|font|table|a|style|title|b|body|br|p|!--)[ >]/i;
-
-function sniffHtml(body: Buffer | string): boolean {
-  const start = typeof body === 'string' ? body.slice(0, 512) : body.subarray(0, 512).toString('latin1');
-  return HTML_SIGNATURE.test(start);
-}
-
-/** Lowercase scheme when `href` starts with one (`mailto:`), undefined for relative references. */
-function schemeOf(href: string): string | undefined {
-  for (let i = 0; i < href.length && i < 32; i++) {
-    const c = href.charCodeAt(i);
-    const letter = (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a);
-    if (letter) continue;
-    if (i === 0) return undefined;
-    if (c === 0x3a /* : */) return href.slice(0, i).toLowerCase();
-    if ((c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2d || c === 0x2e) continue;
-    return undefined;
-  }
-  return undefined;
-}
-
-/** URLs of a srcset, following the HTML spec's split: URL up to whitespace, descriptors up to a comma. */
-function parseSrcset(srcset: string): string[] {
-  const urls: string[] = [];
-  let i = 0;
-  const n = srcset.length;
-  while (i < n) {
-    while (i < n && (srcset[i] === ',' || srcset[i] === ' ' || srcset[i] === '\t' || srcset[i] === '\n')) i++;
-    const start = i;
-    while (i < n && srcset[i] !== ' ' && srcset[i] !== '\t' && srcset[i] !== '\n') i++;
-    let url = srcset.slice(start, i);
-    if (url === '') break;
-    if (url.endsWith(',')) {
-      url = url.replace(/,+$/, '');
-    } else {
-      while (i < n && srcset[i] !== ',') i++; // descriptors (`2x`, `640w`)
-    }
-    if (url !== '') urls.push(url);
-  }
-  return urls;
 }

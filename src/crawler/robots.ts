@@ -35,7 +35,10 @@ export interface FetchRobotsOptions {
   signal?: AbortSignal;
 }
 
-/** Never rejects for a bad response or network failure; those become allow-all or disallow-all answers. */
+/**
+ * Never rejects for a bad response or network failure; those become allow-all or disallow-all answers.
+ * Rejects only when aborted, or with ssrf_blocked when the policy forbids connecting to the origin at all.
+ */
 export async function fetchRobots(origin: string, opts: FetchRobotsOptions): Promise<Robots> {
   const base = robotsOrigin(origin);
   const url = `${base}/robots.txt`;
@@ -58,6 +61,9 @@ export async function fetchRobots(origin: string, opts: FetchRobotsOptions): Pro
     return robotsWithoutFile(base, 'unavailable', code);
   } catch (err) {
     if (opts.signal?.aborted) throw err;
+    // A host we may not connect to has no robots answer; disallow-all would misreport its pages as
+    // robots-disallowed rather than blocked, so the refusal itself goes to the caller (and is not cached).
+    if (isCrawlError(err) && err.code === 'ssrf_blocked') throw err;
     // More than five redirects: RFC 9309 §2.3.1.2 lets us treat the file as unavailable.
     if (isCrawlError(err) && (err.code === 'too_many_redirects' || err.code === 'redirect_loop')) {
       return robotsWithoutFile(base, 'unavailable', err.statusCode);

@@ -5,15 +5,9 @@ import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import zlib from 'node:zlib';
 import { CrawlError, PermanentCrawlError, RetryableCrawlError } from '../../src/crawler/errors.ts';
-import {
-  checkUrl,
-  closeFetchPool,
-  DEFAULT_USER_AGENT,
-  errorForStatus,
-  fetchUrl,
-  parseRetryAfter,
-  USER_AGENT_PRODUCT,
-} from '../../src/crawler/fetch.ts';
+import { checkUrl, DEFAULT_USER_AGENT, fetchUrl, USER_AGENT_PRODUCT } from '../../src/crawler/fetch.ts';
+import { errorForStatus, parseRetryAfter } from '../../src/crawler/fetch-errors.ts';
+import { closeFetchPool } from '../../src/crawler/fetch-pool.ts';
 import type { FetchOptions } from '../../src/crawler/types.ts';
 import { type FixtureSite, startFixtureSite } from '../support/fixture-site.ts';
 

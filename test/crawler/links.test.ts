@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { extractLinks, isHtmlContentType, LinkExtractor } from '../../src/crawler/links.ts';
+import { isHtmlContentType } from '../../src/crawler/content-type.ts';
+import { extractLinks, LinkExtractor } from '../../src/crawler/links.ts';
 
 const page = 'https://example.com/dir/page.html';
 

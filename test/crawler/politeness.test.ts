@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { request } from 'undici';
+import { parseRetryAfter } from '../../src/crawler/fetch-errors.ts';
 import {
   applyOutcome,
   DEFAULT_POLITENESS,
@@ -9,7 +10,6 @@ import {
   Politeness,
   type PolitenessConfig,
   type PolitenessOptions,
-  parseRetryAfter,
   politeFetch,
   reserveSlot,
 } from '../../src/crawler/politeness.ts';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { after, before, describe, test } from 'node:test';
-import { Agent, request } from 'undici';
-import { PermanentCrawlError } from '../../src/crawler/errors.ts';
+import { closeFetchPool } from '../../src/crawler/fetch-pool.ts';
+import { createOpenUrl } from '../../src/crawler/fetch-stream.ts';
 import {
   fetchRobots,
   type OpenUrl,
@@ -13,22 +13,8 @@ import {
 } from '../../src/crawler/robots.ts';
 import { type FixtureSite, startFixtureSite } from '../support/fixture-site.ts';
 
-// The opener the real fetch.ts will replace: undici over loopback, following up to 5 redirects.
-const agent = new Agent();
-const open: OpenUrl = async (url, { signal }) => {
-  let current = url;
-  for (let hop = 0; ; hop++) {
-    const res = await request(current, { dispatcher: agent, signal });
-    const location = res.headers.location;
-    if (res.statusCode >= 300 && res.statusCode < 400 && typeof location === 'string') {
-      await res.body.dump();
-      if (hop === 5) throw new PermanentCrawlError('too_many_redirects', 'more than 5 redirects', { url });
-      current = new URL(location, current).href;
-      continue;
-    }
-    return { statusCode: res.statusCode, finalUrl: current, body: res.body };
-  }
-};
+// The real opener: the crawler's own fetch (SSRF guard opened for loopback), following up to 5 redirects.
+const open: OpenUrl = createOpenUrl({ allowPrivateNetworks: true });
 
 // One site whose robots.txt each test sets; every check below goes through a real fetch of it.
 let robotsText = '';
@@ -43,7 +29,7 @@ before(async () => {
 });
 after(async () => {
   await site.stop();
-  await agent.close();
+  await closeFetchPool();
 });
 
 async function robotsFor(text: string): Promise<Robots> {

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import type http from 'node:http';
 import { after, afterEach, describe, test } from 'node:test';
 import { createGzip, gzipSync } from 'node:zlib';
-import { Agent, request } from 'undici';
+import { closeFetchPool } from '../../src/crawler/fetch-pool.ts';
+import { createOpenUrl } from '../../src/crawler/fetch-stream.ts';
 import { type OpenUrl, parseRobots } from '../../src/crawler/robots.ts';
 import {
   compareSitemapEntries,
@@ -15,22 +16,9 @@ import {
 } from '../../src/crawler/sitemap.ts';
 import { type FixtureSite, startFixtureSite } from '../support/fixture-site.ts';
 
-// The opener the real fetch.ts will replace: undici over loopback, following redirects.
-const agent = new Agent();
-const open: OpenUrl = async (url, { signal }) => {
-  let current = url;
-  for (let hop = 0; hop <= 5; hop++) {
-    const res = await request(current, { dispatcher: agent, signal });
-    const location = res.headers.location;
-    if (res.statusCode < 300 || res.statusCode >= 400 || typeof location !== 'string') {
-      return { statusCode: res.statusCode, finalUrl: current, body: res.body };
-    }
-    await res.body.dump();
-    current = new URL(location, current).href;
-  }
-  throw new Error('too many redirects');
-};
-after(() => agent.close());
+// The real opener: the crawler's own fetch (SSRF guard opened for loopback), following redirects.
+const open: OpenUrl = createOpenUrl({ allowPrivateNetworks: true });
+after(() => closeFetchPool());
 
 const NS = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"';
 type Url = { loc: string; lastmod?: string; priority?: string };

@@ -227,7 +227,7 @@ function mountSitemaps(site: FixtureSite): void {
     '/sitemap.xml',
     xml(
       (o) =>
-        `<?xml version="1.0"?>\n<urlset ${NS}>${entry(`${o}/a`)}${entry(`${o}/b`)}<url><loc>${o}/c</loc></oops>`,
+        `<?xml version="1.0"?>\n<urlset ${NS}>${entry(`${o}/a`)}${entry(`${o}/b`)}</url><url & broken>${entry(`${o}/c`)}</urlset>`,
     ),
   );
 }
