@@ -27,10 +27,20 @@ export interface JobRow {
   failed_tasks: number;
   skipped_tasks: number;
   progress: string;
-  stats: unknown;
+  stats: JobStats | null;
+  discovery_status: 'pending' | 'running' | 'done' | 'skipped';
   created_at: Date;
   started_at: Date | null;
   completed_at: Date | null;
+}
+
+/** jobs.stats, written once when the job finishes (compute_job_stats in SQL). */
+export interface JobStats {
+  pages: { ok: number; broken: number; redirected: number; skipped: number; errored: number };
+  cache_hit_ratio: { before: number | null; after: number | null };
+  response_time_ms: Record<'before' | 'after', Record<'p50' | 'p90' | 'p95' | 'p99', number | null>>;
+  slowest: Array<{ url: string; response_time_ms: number; warm_response_time_ms: number | null }>;
+  time_saved_ms: number;
 }
 
 export interface NewJob {
@@ -45,6 +55,8 @@ export interface NewJob {
   includePatterns?: string[];
   excludePatterns?: string[];
   maxAttempts?: number;
+  /** 'pending' queues sitemap discovery as a job step; the job service sets it from useSitemap. */
+  discoveryStatus?: 'pending' | 'skipped';
 }
 
 export async function insertJob(sql: Sql, job: NewJob): Promise<JobRow> {
@@ -56,10 +68,11 @@ export async function insertJob(sql: Sql, job: NewJob): Promise<JobRow> {
       returning id
     )
     insert into jobs (organisation_id, created_by, domain_id, root_url, source, max_pages, concurrency,
-      use_sitemap, find_links, include_patterns, exclude_patterns, max_attempts)
+      use_sitemap, find_links, include_patterns, exclude_patterns, max_attempts, discovery_status)
     select ${job.organisationId}, ${job.createdBy ?? null}, domain.id, ${job.rootUrl}, ${job.source ?? 'manual'},
       ${job.maxPages ?? 1000}, ${job.concurrency ?? 8}, ${job.useSitemap ?? true}, ${job.findLinks ?? true},
-      ${job.includePatterns ?? []}::text[], ${job.excludePatterns ?? []}::text[], ${job.maxAttempts ?? 3}
+      ${job.includePatterns ?? []}::text[], ${job.excludePatterns ?? []}::text[], ${job.maxAttempts ?? 3},
+      ${job.discoveryStatus ?? 'skipped'}
     from domain
     returning *`;
   return row!;

@@ -1,0 +1,114 @@
+// The one way jobs are created, whether from the CLI, the API, a webhook or a schedule: validate the options,
+// supersede an active job for the same domain in the same organisation, insert the job, seed its root URL and
+// start it. Sitemap discovery is queued as a job step (claim_discovery) so the caller never waits on it.
+import { z } from 'zod';
+import { compileFilters, validateFilterPattern } from '../crawler/filters.ts';
+import { tryNormaliseUrl } from '../crawler/url.ts';
+import type { Sql } from '../db/client.ts';
+import { cancelJob, insertJob, type JobRow, type JobSource, startJob } from './jobs.ts';
+import { enqueueUrls } from './tasks.ts';
+
+/** Task priorities: the home page first, then sitemap URLs by their priority, then links by depth. */
+export const ROOT_PRIORITY = 1_000_000;
+export const SITEMAP_PRIORITY_BASE = 100_000;
+export function linkPriority(depth: number): number {
+  return Math.max(0, 10_000 - depth * 100);
+}
+
+const pattern = z.string().superRefine((value, ctx) => {
+  const problem = validateFilterPattern(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+export const jobOptionsSchema = z.object({
+  url: z.string().min(1, 'give the site URL to crawl, e.g. https://example.com/'),
+  organisationId: z.uuid('organisationId must be a UUID'),
+  createdBy: z.uuid().nullish(),
+  source: z.enum(['manual', 'webhook', 'schedule', 'cli']).default('manual'),
+  maxPages: z.number().int().min(1, 'maxPages must be at least 1').max(1_000_000).default(1000),
+  concurrency: z.number().int().min(1).max(200, 'concurrency above 200 is not allowed').default(4),
+  useSitemap: z.boolean().default(true),
+  findLinks: z.boolean().default(true),
+  include: z.array(pattern).max(100).default([]),
+  exclude: z.array(pattern).max(100).default([]),
+  maxAttempts: z.number().int().min(1).max(20).default(3),
+});
+export type JobOptions = z.input<typeof jobOptionsSchema>;
+
+export class JobValidationError extends Error {
+  override name = 'JobValidationError';
+  constructor(readonly issues: Array<{ path: string; message: string }>) {
+    super(`Invalid job: ${issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ')}`);
+  }
+}
+
+export interface CreatedJob {
+  job: JobRow;
+  /** Active jobs for the same domain and organisation that this one cancelled. */
+  superseded: string[];
+}
+
+export function validateJobOptions(
+  input: JobOptions,
+): z.output<typeof jobOptionsSchema> & { rootUrl: string; rootAdmitted: boolean } {
+  const parsed = jobOptionsSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new JobValidationError(
+      parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+    );
+  }
+  const root = tryNormaliseUrl(
+    parsed.data.url.includes('://') ? parsed.data.url : `https://${parsed.data.url}`,
+  );
+  if (!root.ok) throw new JobValidationError([{ path: 'url', message: root.reason }]);
+  // The root is the site: crawl from its home page whatever path was given.
+  const rootUrl = new URL('/', root.url).toString();
+  const rootAdmitted = compileFilters({ include: parsed.data.include, exclude: parsed.data.exclude }).test(
+    rootUrl,
+  ).ok;
+  if (!rootAdmitted && !parsed.data.useSitemap) {
+    throw new JobValidationError([
+      {
+        path: 'include',
+        message: 'the filters exclude the home page and the sitemap is off, so nothing would be crawled',
+      },
+    ]);
+  }
+  return { ...parsed.data, rootUrl, rootAdmitted };
+}
+
+export async function createJob(sql: Sql, input: JobOptions): Promise<CreatedJob> {
+  const options = validateJobOptions(input);
+  const host = new URL(options.rootUrl).hostname;
+  return sql.begin(async (tx) => {
+    const active = await tx<{ id: string }[]>`
+      select j.id from jobs j join domains d on d.id = j.domain_id
+      where j.organisation_id = ${options.organisationId} and d.host = ${host}
+        and j.status in ('pending', 'running')
+      order by j.id`;
+    for (const { id } of active) await cancelJob(tx as unknown as Sql, id);
+    const job = await insertJob(tx as unknown as Sql, {
+      organisationId: options.organisationId,
+      createdBy: options.createdBy ?? null,
+      rootUrl: options.rootUrl,
+      source: options.source as JobSource,
+      maxPages: options.maxPages,
+      concurrency: options.concurrency,
+      useSitemap: options.useSitemap,
+      findLinks: options.findLinks,
+      includePatterns: options.include,
+      excludePatterns: options.exclude,
+      maxAttempts: options.maxAttempts,
+      discoveryStatus: options.useSitemap ? 'pending' : 'skipped',
+    });
+    // Filters apply to the root as to every other source; an excluded home page leaves the sitemap to seed.
+    if (options.rootAdmitted) {
+      await enqueueUrls(tx as unknown as Sql, job.id, [options.rootUrl], {
+        source: 'root',
+        priorities: [ROOT_PRIORITY],
+      });
+    }
+    const started = await startJob(tx as unknown as Sql, job.id);
+    return { job: started, superseded: active.map((a) => a.id) };
+  }) as Promise<CreatedJob>;
+}
