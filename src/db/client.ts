@@ -20,6 +20,9 @@ export function connect(url: string, options: { max?: number; applicationName?: 
     max: options.max ?? 10,
     connect_timeout: 10,
     idle_timeout: 30,
+    // postgres.js defaults to 3^n/100 s between reconnects (up to 20 s); after a database restart that is long
+    // dead time for workers. Capped exponential with jitter instead.
+    backoff: (attempt: number) => Math.min(0.05 * 2 ** attempt, 1) * (0.5 + Math.random() / 2),
     onnotice: () => {},
     connection: { application_name: options.applicationName ?? 'bbb' },
     // Task ids and counts are int8 but stay far below 2^53; numbers are easier to use than strings.
