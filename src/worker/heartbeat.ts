@@ -1,0 +1,36 @@
+// Keeps the leases of this worker's tasks alive while they run or wait to be written, so lease recovery
+// only ever takes tasks from a worker that has really stopped.
+import type { Sql } from '../db/client.ts';
+import { extendLeases } from '../queue/tasks.ts';
+
+export interface Heartbeat {
+  stop(): void;
+}
+
+export function startHeartbeat(options: {
+  sql: Sql;
+  workerId: string;
+  leaseSeconds: number;
+  taskIds: () => number[];
+  onError: (err: unknown) => void;
+}): Heartbeat {
+  const { sql, workerId, leaseSeconds } = options;
+  let beating = false;
+  // A third of the lease: two beats can fail (a database restart) before the lease is at risk.
+  const timer = setInterval(
+    async () => {
+      if (beating) return;
+      beating = true;
+      try {
+        await extendLeases(sql, workerId, options.taskIds(), leaseSeconds);
+      } catch (err) {
+        options.onError(err);
+      } finally {
+        beating = false;
+      }
+    },
+    Math.max(50, (leaseSeconds * 1000) / 3),
+  );
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}

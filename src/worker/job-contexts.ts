@@ -1,0 +1,64 @@
+// One CrawlContext per job (its root, filters and link-following), built from the job row on first use and
+// cached. Every context shares the worker's RobotsCache and Politeness, so robots.txt is fetched once per
+// origin and a host's budget is one budget whichever job's page is being fetched.
+import {
+  type CrawlContext,
+  type CrawlOptions,
+  createCrawlContext,
+  type SharedCrawlState,
+} from '../crawler/crawl-context.ts';
+import type { Sql } from '../db/client.ts';
+import type { JobRow } from '../queue/jobs.ts';
+
+export interface JobContext {
+  ctx: CrawlContext;
+  findLinks: boolean;
+  maxPages: number;
+}
+
+type JobFields = Pick<
+  JobRow,
+  'id' | 'root_url' | 'include_patterns' | 'exclude_patterns' | 'find_links' | 'max_pages'
+>;
+
+// Enough for every job a worker interleaves; past it the oldest entry is rebuilt when next needed.
+const MAX_CACHED = 256;
+
+export class JobContexts {
+  private readonly cache = new Map<string, JobContext | Error>();
+
+  constructor(
+    private readonly sql: Sql,
+    private readonly crawl: CrawlOptions,
+    private readonly shared: Required<SharedCrawlState>,
+  ) {}
+
+  /** Undefined when the job no longer exists; an Error when its options cannot make a context. */
+  async get(jobId: string): Promise<JobContext | Error | undefined> {
+    const cached = this.cache.get(jobId);
+    if (cached) return cached;
+    const [row] = await this.sql<JobFields[]>`
+      select id, root_url, include_patterns, exclude_patterns, find_links, max_pages
+      from jobs where id = ${jobId}::uuid`;
+    return row ? this.fromRow(row) : undefined;
+  }
+
+  fromRow(row: JobFields): JobContext | Error {
+    const cached = this.cache.get(row.id);
+    if (cached) return cached;
+    let entry: JobContext | Error;
+    try {
+      const ctx = createCrawlContext(
+        row.root_url,
+        { ...this.crawl, filters: { include: row.include_patterns, exclude: row.exclude_patterns } },
+        this.shared,
+      );
+      entry = { ctx, findLinks: row.find_links, maxPages: row.max_pages };
+    } catch (err) {
+      entry = err instanceof Error ? err : new Error(String(err));
+    }
+    if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(row.id, entry);
+    return entry;
+  }
+}

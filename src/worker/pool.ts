@@ -1,0 +1,242 @@
+// The worker pool: claims tasks (only as many as it has free slots), crawls up to `concurrency` pages at once,
+// writes results in batches, runs sitemap discovery when it has room, and keeps its leases alive. Any number
+// of pools, in any number of processes, share one database and coordinate only through it.
+//
+// It never throws and never crash-loops: a lost database connection is waited out with capped backoff, and
+// results that could not be written stay buffered until they can be (see BatchWriter).
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { type CrawlOptions, createCrawlContext } from '../crawler/crawl-context.ts';
+import { crawlPage } from '../crawler/crawl-page.ts';
+import { Politeness } from '../crawler/politeness.ts';
+import type { Sql } from '../db/client.ts';
+import { claimDiscovery } from '../queue/discovery.ts';
+import type { JobRow } from '../queue/jobs.ts';
+import { type ClaimedTask, claimTasks, releaseTasks } from '../queue/tasks.ts';
+import { BatchWriter } from './batch-writer.ts';
+import { backoffMs, isConnectionError, pause, withDbRetry } from './db-retry.ts';
+import { runDiscovery } from './discovery-step.ts';
+import { startHeartbeat } from './heartbeat.ts';
+import { JobContexts } from './job-contexts.ts';
+import { PgHostStateStore } from './pg-host-store.ts';
+import { outcomeFor, workerFailure } from './task-outcome.ts';
+import { emptyStats, type WorkerEvent, type WorkerStats } from './types.ts';
+import { jitteredPoll, Wake } from './wake.ts';
+
+export interface WorkerPoolOptions {
+  sql: Sql;
+  /** Recorded as tasks.locked_by. Default: host-pid-random. */
+  workerId?: string;
+  /** Most pages (and sitemap discoveries) in progress at once. Default 32. */
+  concurrency?: number;
+  /** Most tasks per claim and per result write. Default 50. */
+  batchSize?: number;
+  /** Task lease; extended every third of it while the task runs. Default 30. */
+  leaseSeconds?: number;
+  /** Idle polling base interval (jittered 0.5×–2×) for when no notification arrives. Default 500. */
+  pollMs?: number;
+  /** How long a finished result may wait for its batch to fill. Default 100. */
+  flushMs?: number;
+  /** Crawl settings for every job. politeness.store defaults to the shared PostgreSQL store. */
+  crawl?: CrawlOptions;
+  onEvent?: (event: WorkerEvent) => void;
+}
+
+export interface WorkerPool {
+  readonly workerId: string;
+  readonly stats: Readonly<WorkerStats>;
+  /** Tasks being crawled right now. */
+  readonly inFlight: number;
+  /**
+   * Stops claiming, lets in-flight pages finish for up to `deadlineMs` (default 30 s), aborts the rest and
+   * hands them back unrun (release_tasks), and writes every buffered result it can. Safe to call twice.
+   */
+  stop(options?: { deadlineMs?: number }): Promise<void>;
+}
+
+// Results buffered beyond this many batches mean the database is not taking writes: stop claiming more.
+const MAX_BACKLOG_BATCHES = 10;
+const MAX_DISCOVERIES = 2;
+
+export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
+  const { sql } = options;
+  const workerId = options.workerId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  const concurrency = Math.max(1, options.concurrency ?? 32);
+  const batchSize = Math.max(1, options.batchSize ?? 50);
+  const leaseSeconds = options.leaseSeconds ?? 30;
+  const pollMs = options.pollMs ?? 500;
+  const stats = emptyStats();
+  const emit = (event: WorkerEvent) => {
+    if (event.type === 'db_error') stats.dbErrors++;
+    try {
+      options.onEvent?.(event);
+    } catch {
+      // A listener's bug must not stop the pool.
+    }
+  };
+
+  const crawl = options.crawl ?? {};
+  const politeness = new Politeness({
+    ...crawl.politeness,
+    store: crawl.politeness?.store ?? new PgHostStateStore(sql),
+  });
+  // A throwaway context supplies the RobotsCache (built with the crawl options' user agent and fetch policy).
+  const robots = createCrawlContext('http://localhost/', crawl, { politeness }).robots;
+  const contexts = new JobContexts(sql, crawl, { robots, politeness });
+  const writer = new BatchWriter(sql, { batchSize, flushMs: options.flushMs ?? 100, stats, emit });
+  const wake = new Wake(sql);
+  // `stopping` ends claiming; `hardStop` aborts work still running at the shutdown deadline.
+  const stopping = new AbortController();
+  const hardStop = new AbortController();
+  const tasks = new Map<number, { task: ClaimedTask; done: Promise<void> }>();
+  const unrun = new Set<number>();
+  const discoveries = new Set<Promise<void>>();
+  const busy = () => tasks.size + discoveries.size;
+
+  const heartbeat = startHeartbeat({
+    sql,
+    workerId,
+    leaseSeconds,
+    taskIds: () => [...new Set([...tasks.keys(), ...writer.pendingTaskIds()])],
+    onError: (error) => emit({ type: 'db_error', during: 'extend leases', error, retryInMs: 0 }),
+  });
+
+  async function runTask(task: ClaimedTask): Promise<void> {
+    const signal = hardStop.signal;
+    try {
+      const job = await withDbRetry(() => contexts.get(task.job_id), {
+        signal,
+        onRetry: (error, retryInMs) => emit({ type: 'db_error', during: 'load job', error, retryInMs }),
+      });
+      if (job === undefined) return; // The job was deleted, and its tasks with it.
+      if (job instanceof Error) {
+        writer.add(workerFailure(task, 'invalid_job', job, false));
+        return;
+      }
+      const page = await crawlPage(task.url, job.ctx, { signal });
+      writer.add(outcomeFor(task, page, job.findLinks));
+      emit({
+        type: 'crawled',
+        task,
+        statusCode: page.statusCode,
+        errorCode: page.error?.code,
+        responseTimeMs: page.responseTimeMs,
+      });
+    } catch (err) {
+      if (signal.aborted) unrun.add(task.id);
+      // Not a site's doing (crawlPage reports those as results): retry later, elsewhere if need be.
+      else
+        writer.add(
+          workerFailure(task, isConnectionError(err) ? 'worker_db_error' : 'worker_error', err, true),
+        );
+    }
+  }
+
+  function start(task: ClaimedTask): void {
+    const done = runTask(task).finally(() => {
+      tasks.delete(task.id);
+      wake.notify();
+    });
+    tasks.set(task.id, { task, done });
+  }
+
+  function startDiscovery(job: JobRow): void {
+    const done: Promise<void> = runDiscovery(job, {
+      sql,
+      workerId,
+      contexts,
+      stats,
+      signal: hardStop.signal,
+      emit,
+    })
+      .catch((error) => emit({ type: 'error', during: 'sitemap discovery', error }))
+      .finally(() => {
+        discoveries.delete(done);
+        wake.notify();
+      });
+    discoveries.add(done);
+  }
+
+  async function loop(): Promise<void> {
+    let failures = 0;
+    while (!stopping.signal.aborted) {
+      let filled = false;
+      const free = concurrency - busy();
+      if (free > 0 && writer.size < batchSize * MAX_BACKLOG_BATCHES) {
+        try {
+          const want = Math.min(free, batchSize);
+          const claimed = await claimTasks(sql, workerId, want, leaseSeconds);
+          stats.claimed += claimed.length;
+          for (const task of claimed) start(task);
+          filled = claimed.length === want;
+          if (busy() < concurrency && discoveries.size < MAX_DISCOVERIES && !stopping.signal.aborted) {
+            for (const job of await claimDiscovery(sql, workerId, 1)) startDiscovery(job);
+          }
+          failures = 0;
+        } catch (error) {
+          const retryInMs = backoffMs(failures++);
+          emit({ type: 'db_error', during: 'claim', error, retryInMs });
+          await pause(retryInMs, stopping.signal);
+          continue;
+        }
+      }
+      if (filled && busy() < concurrency) continue;
+      // Full: a finishing task wakes us. Idle: a notification or the next poll does.
+      await wake.wait(busy() >= concurrency ? undefined : jitteredPoll(pollMs));
+    }
+  }
+
+  const looping = loop().catch((error) => emit({ type: 'error', during: 'claim loop', error }));
+  let stopped: Promise<void> | undefined;
+
+  async function shutdown(deadlineMs: number): Promise<void> {
+    const started = Date.now();
+    stopping.abort();
+    wake.notify();
+    await looping;
+    const running = () => [...[...tasks.values()].map((t) => t.done), ...discoveries];
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled(running()),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, deadlineMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (busy() > 0) {
+      hardStop.abort(new Error('worker pool stopped'));
+      await Promise.allSettled(running());
+    }
+    // Results first: a task whose result is written is not one to release. Give the writes at least a few
+    // seconds even when the deadline is spent, since losing them means crawling those pages again.
+    await writer.flush(Math.max(5_000, deadlineMs - (Date.now() - started)));
+    if (unrun.size > 0) {
+      const ids = [...unrun];
+      const giveUp = AbortSignal.timeout(5_000);
+      try {
+        const released = await withDbRetry(() => releaseTasks(sql, workerId, ids), { signal: giveUp });
+        stats.released += released.length;
+        emit({ type: 'released', taskIds: released });
+      } catch (error) {
+        // Their leases expire and maintenance hands them out again, attempt counted.
+        emit({ type: 'error', during: 'release tasks', error });
+      }
+    }
+    heartbeat.stop();
+    await wake.close();
+  }
+
+  return {
+    workerId,
+    stats,
+    get inFlight() {
+      return tasks.size;
+    },
+    stop(stopOptions = {}) {
+      stopped ??= shutdown(stopOptions.deadlineMs ?? 30_000).catch((error) =>
+        emit({ type: 'error', during: 'stop', error }),
+      );
+      return stopped;
+    },
+  };
+}
