@@ -15,7 +15,18 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export function connect(url: string, options: { max?: number; applicationName?: string } = {}): Sql {
+export interface ConnectOptions {
+  max?: number;
+  applicationName?: string;
+  /**
+   * false: this pool's commits do not wait for the WAL flush. For workers: a crash loses at most the last
+   * few hundred ms of results, whose tasks then run again when their leases expire — cheaper than a disk
+   * flush per batch. Never for user-facing writes.
+   */
+  synchronousCommit?: boolean;
+}
+
+export function connect(url: string, options: ConnectOptions = {}): Sql {
   return postgres(url, {
     max: options.max ?? 10,
     connect_timeout: 10,
@@ -24,7 +35,10 @@ export function connect(url: string, options: { max?: number; applicationName?: 
     // dead time for workers. Capped exponential with jitter instead.
     backoff: (attempt: number) => Math.min(0.05 * 2 ** attempt, 1) * (0.5 + Math.random() / 2),
     onnotice: () => {},
-    connection: { application_name: options.applicationName ?? 'bbb' },
+    connection: {
+      application_name: options.applicationName ?? 'bbb',
+      ...(options.synchronousCommit === false ? { synchronous_commit: 'off' } : {}),
+    },
     // Task ids and counts are int8 but stay far below 2^53; numbers are easier to use than strings.
     types: {
       bigint: { to: 20, from: [20], serialize: (x: number) => String(x), parse: (x: string) => Number(x) },

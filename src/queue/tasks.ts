@@ -66,6 +66,59 @@ export async function enqueueUrls(
   return result;
 }
 
+export interface LinkToEnqueue {
+  url: string;
+  foundOn: string | null;
+  depth: number;
+  priority: number;
+}
+
+/** Many pages' links for one job in one statement (enqueue_batch); returns how many were inserted. */
+export async function enqueueBatch(
+  sql: Sql,
+  jobId: string,
+  links: LinkToEnqueue[],
+  source: TaskSource,
+): Promise<number> {
+  if (links.length === 0) return 0;
+  const [row] = await sql<{ inserted: number }[]>`
+    select count(*) filter (where outcome = 'inserted')::int as inserted
+    from enqueue_batch(${jobId}::uuid, ${links.map((l) => l.url)}::text[], ${source},
+      ${links.map((l) => l.foundOn)}::text[], ${links.map((l) => l.priority)}::integer[],
+      ${links.map((l) => l.depth)}::integer[])
+  `.catch((err) => mapQueueError(err, jobId));
+  return row?.inserted ?? 0;
+}
+
+export interface WrittenResults {
+  links: number;
+  completed: number;
+  retried: number;
+  failed: number;
+  /** Entries no longer held by their attempt (the lease expired and the task ran again elsewhere). */
+  lost: number;
+}
+
+/** A worker's whole result batch in one call and one transaction: links first, then completions and failures. */
+export async function writeTaskResults(
+  sql: Sql,
+  links: Array<LinkToEnqueue & { jobId: string }>,
+  results: TaskResult[],
+  failures: TaskFailure[],
+): Promise<WrittenResults> {
+  const linkRows = links.map((l) => ({
+    job_id: l.jobId,
+    url: l.url,
+    found_on: l.foundOn,
+    depth: l.depth,
+    priority: l.priority,
+  }));
+  const [row] = await sql<WrittenResults[]>`
+    select * from write_task_results(${sql.json(linkRows as never)}, ${sql.json(results as never)},
+      ${sql.json(failures as never)})`;
+  return row ?? { links: 0, completed: 0, retried: 0, failed: 0, lost: 0 };
+}
+
 export async function claimTasks(
   sql: Sql,
   workerId: string,

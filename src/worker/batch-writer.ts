@@ -1,13 +1,12 @@
-// Writes finished tasks in batches: one enqueue_urls per page with links, then one complete_tasks and one
-// fail_tasks per batch. A task's links are always in the queue before the task completes, or the job could
-// see no pending work and complete while links were still in this buffer.
+// Writes finished tasks in batches, each batch in one call of write_task_results (one transaction, one commit):
+// the links its pages found, then the completions and failures. A task's links are in the queue no later than
+// the task completes, or the job could see no pending work and complete while links were still in this buffer.
 //
 // Nothing is dropped when the database is away: the batch stays buffered and is retried with backoff. Late
 // writes are safe because every entry carries its attempt (the fencing token): if the lease expired and the
 // task ran again elsewhere, the stale result is simply not applied.
 import type { Sql } from '../db/client.ts';
-import { UnknownJobError } from '../queue/errors.ts';
-import { completeTasks, enqueueUrls, failTasks } from '../queue/tasks.ts';
+import { writeTaskResults } from '../queue/tasks.ts';
 import { backoffMs, isConnectionError, pause } from './db-retry.ts';
 import type { TaskOutcome } from './task-outcome.ts';
 import type { WorkerEvent, WorkerStats } from './types.ts';
@@ -23,9 +22,7 @@ export interface BatchWriterOptions {
 // dropped (its tasks' leases expire and they run again) so it cannot block every later result.
 const MAX_STATEMENT_FAILURES = 5;
 
-interface Entry extends TaskOutcome {
-  linksDone: boolean;
-}
+type Entry = TaskOutcome;
 
 export class BatchWriter {
   private queue: Entry[] = [];
@@ -48,7 +45,7 @@ export class BatchWriter {
   }
 
   add(outcome: TaskOutcome): void {
-    this.queue.push({ ...outcome, linksDone: outcome.links === undefined });
+    this.queue.push(outcome);
     if (this.queue.length >= this.options.batchSize) this.kick();
     else this.timer ??= setTimeout(() => this.kick(), this.options.flushMs);
   }
@@ -103,41 +100,30 @@ export class BatchWriter {
   }
 
   private async write(batch: Entry[]): Promise<void> {
+    const links = batch.flatMap((e) =>
+      e.links
+        ? e.links.urls.map((url) => ({
+            jobId: e.links!.jobId,
+            url,
+            foundOn: e.links!.foundOn,
+            depth: e.links!.depth,
+            priority: e.links!.priority,
+          }))
+        : [],
+    );
+    const written = await writeTaskResults(
+      this.sql,
+      links,
+      batch.flatMap((e) => (e.result ? [e.result] : [])),
+      batch.flatMap((e) => (e.failure ? [e.failure] : [])),
+    );
     const { stats } = this.options;
-    for (const entry of batch) {
-      if (entry.linksDone || !entry.links) continue;
-      const { jobId, urls, foundOn, depth, priority } = entry.links;
-      try {
-        const res = await enqueueUrls(this.sql, jobId, urls, {
-          source: 'link',
-          foundOn,
-          depth,
-          priorities: urls.map(() => priority),
-        });
-        stats.linksEnqueued += res.inserted.length;
-      } catch (err) {
-        // A deleted job has nothing left to enqueue into; its task rows went with it.
-        if (!(err instanceof UnknownJobError)) throw err;
-      }
-      entry.linksDone = true;
-    }
-    const results = batch.flatMap((e) => (e.result ? [e.result] : []));
-    const failures = batch.flatMap((e) => (e.failure ? [e.failure] : []));
-    if (results.length > 0) {
-      const applied = await completeTasks(this.sql, results);
-      stats.completed += applied.length;
-      stats.lost += results.length - applied.length;
-      this.remove(batch.filter((e) => e.result));
-    }
-    if (failures.length > 0) {
-      const rows = await failTasks(this.sql, failures);
-      for (const row of rows) {
-        if (row.status === 'pending') stats.retried++;
-        else stats.failed++;
-      }
-      stats.lost += failures.length - rows.length;
-      this.remove(batch.filter((e) => e.failure));
-    }
+    stats.linksEnqueued += written.links;
+    stats.completed += written.completed;
+    stats.retried += written.retried;
+    stats.failed += written.failed;
+    stats.lost += written.lost;
+    this.remove(batch);
     this.options.emit({ type: 'written', tasks: batch.length });
   }
 

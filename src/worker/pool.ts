@@ -66,8 +66,12 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
   const leaseSeconds = options.leaseSeconds ?? 30;
   const pollMs = options.pollMs ?? 500;
   const stats = emptyStats();
+  const wake = new Wake(sql);
   const emit = (event: WorkerEvent) => {
     if (event.type === 'db_error') stats.dbErrors++;
+    // A write ends the transaction that held its job's row, which claims skip while it is locked, and may
+    // have added links without a NOTIFY (all duplicates): either way, try claiming again now.
+    if (event.type === 'written') wake.notify();
     try {
       options.onEvent?.(event);
     } catch {
@@ -84,7 +88,6 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
   const robots = createCrawlContext('http://localhost/', crawl, { politeness }).robots;
   const contexts = new JobContexts(sql, crawl, { robots, politeness });
   const writer = new BatchWriter(sql, { batchSize, flushMs: options.flushMs ?? 100, stats, emit });
-  const wake = new Wake(sql);
   // `stopping` ends claiming; `hardStop` aborts work still running at the shutdown deadline.
   const stopping = new AbortController();
   const hardStop = new AbortController();

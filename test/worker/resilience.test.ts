@@ -113,14 +113,16 @@ test('results produced while the database is unreachable are written after it re
       select pg_terminate_backend(pid) from pg_stat_activity
       where datname = ${db.name} and pid <> pg_backend_pid()`;
     releaseSlow();
-    await waitFor('a failed result write', () =>
-      events.some((e) => e.type === 'db_error' && e.during === 'write results'),
+    await waitFor(
+      'a failed result write',
+      () => events.some((e) => e.type === 'db_error' && e.during === 'write results'),
+      { timeoutMs: 15_000 },
     );
     assert.equal(pool.stats.completed, 0, 'nothing could be written yet');
     await admin.unsafe(`alter database ${db.name} allow_connections true`);
     await waitFor('the job to complete', async () => (await getJob(db.sql, jobId))?.status === 'completed', {
       // A connection attempt caught by the outage can sit out postgres.js's connect_timeout (10 s) first.
-      timeoutMs: 25_000,
+      timeoutMs: 45_000,
     });
   } finally {
     await admin.unsafe(`alter database ${db.name} allow_connections true`).catch(() => {});
