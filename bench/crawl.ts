@@ -30,7 +30,11 @@ function tsxChild(script: string, args: string[], env: NodeJS.ProcessEnv = {}): 
   });
 }
 
-function firstLine(child: ChildProcess, stream: 'stdout' | 'stderr', pattern: RegExp): Promise<RegExpExecArray> {
+function firstLine(
+  child: ChildProcess,
+  stream: 'stdout' | 'stderr',
+  pattern: RegExp,
+): Promise<RegExpExecArray> {
   return new Promise((resolve, reject) => {
     let text = '';
     child[stream]!.on('data', (c: Buffer) => {
@@ -38,7 +42,9 @@ function firstLine(child: ChildProcess, stream: 'stdout' | 'stderr', pattern: Re
       const match = pattern.exec(text);
       if (match) resolve(match);
     });
-    child.once('exit', (code) => reject(new Error(`${stream} never matched ${pattern} (exit ${code}): ${text}`)));
+    child.once('exit', (code) =>
+      reject(new Error(`${stream} never matched ${pattern} (exit ${code}): ${text}`)),
+    );
   });
 }
 
@@ -148,7 +154,10 @@ async function main(): Promise<void> {
         'machine CPU': `${Math.round(r.machineCpu * 100)}%`,
       });
     for (const workers of WORKER_COUNTS) {
-      record(`${workers} worker process${workers > 1 ? 'es' : ''}`, await crawl(sql, url, site.origin, PAGES, workers));
+      record(
+        `${workers} worker process${workers > 1 ? 'es' : ''}`,
+        await crawl(sql, url, site.origin, PAGES, workers),
+      );
     }
     if (BIG > 0) {
       const big = await startSite(BIG);

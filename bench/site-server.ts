@@ -4,12 +4,14 @@
 import http from 'node:http';
 
 const PAGES = Number(process.argv[2] ?? 10_000);
-const filler = '<p>Blue banded bees buzz-pollinate tomato flowers by vibrating their flight muscles.</p>'.repeat(30);
+const filler =
+  '<p>Blue banded bees buzz-pollinate tomato flowers by vibrating their flight muscles.</p>'.repeat(30);
 
 function page(n: number): string {
   const links: string[] = [];
   for (let k = 1; k <= 5; k++) links.push(`<a href="/p/${(n + k) % PAGES}">next ${k}</a>`);
-  for (let k = 1; k <= 5; k++) links.push(`<a href="/p/${(n * 7919 + k * 104729) % PAGES}">see also ${k}</a>`);
+  for (let k = 1; k <= 5; k++)
+    links.push(`<a href="/p/${(n * 7919 + k * 104729) % PAGES}">see also ${k}</a>`);
   return `<!doctype html><html><head><title>Page ${n}</title></head><body><nav>${links.join(' ')}</nav>${filler}</body></html>`;
 }
 

@@ -29,6 +29,8 @@ export const configSchema = z.object({
   /** BBB_HOST / PORT: where `bbb serve` listens. */
   host: z.string().default('127.0.0.1'),
   port: int(0, 65535).default(8080),
+  /** BBB_WORKER_CONCURRENCY: tasks a `bbb worker` or `bbb serve` process crawls at once, across all jobs. */
+  workerConcurrency: int(1, 1000).default(16),
   /** BBB_LOG_LEVEL */
   logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
 });
@@ -44,6 +46,7 @@ const envNames: Record<keyof Config, string> = {
   dbPoolMax: 'BBB_DB_POOL_MAX',
   host: 'BBB_HOST',
   port: 'PORT',
+  workerConcurrency: 'BBB_WORKER_CONCURRENCY',
   logLevel: 'BBB_LOG_LEVEL',
 };
 

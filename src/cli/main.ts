@@ -1,13 +1,21 @@
 // The `bbb` command line. Each command loads configuration once (flags > env > defaults, see src/config.ts)
-// and turns setup errors into a message and exit code 2.
-import { Command, CommanderError } from 'commander';
+// and turns setup errors into a message and exit code 2. Commands and exit codes: docs/cli.md.
+import { Command, CommanderError, Option } from 'commander';
 import { ConfigError } from '../config.ts';
 import { DbSetupError, MigrationError } from '../db/errors.ts';
 import { log } from '../log.ts';
+import { UnknownJobError } from '../queue/errors.ts';
+import { JobValidationError } from '../queue/job-service.ts';
+import { REPORT_FORMATS } from '../report/index.ts';
+import { crawlCommand } from './crawl.ts';
+import { type CrawlFlags, describeIssues, integerArg } from './crawl-options.ts';
+import { EXIT_USAGE, UsageError } from './errors.ts';
+import { jobsCancelCommand, jobsListCommand, jobsShowCommand } from './jobs.ts';
 import { migrateCommand } from './migrate.ts';
 import { serveCommand } from './serve.ts';
+import { workerCommand } from './worker.ts';
 
-export const EXIT_USAGE = 2;
+export { EXIT_USAGE };
 
 const program = new Command()
   .name('bbb')
@@ -17,26 +25,101 @@ const program = new Command()
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
+const dataDirOption = () =>
+  new Option('--data-dir <dir>', 'state directory for the embedded database (env BBB_DATA_DIR)');
+const workerConcurrencyOption = () =>
+  new Option(
+    '--concurrency <n>',
+    'tasks crawled at once by this process (env BBB_WORKER_CONCURRENCY, default 16)',
+  ).argParser(integerArg);
+
+program
+  .command('crawl')
+  .description(
+    'Crawl a site once, in this process, and print a report. Exit 0: no broken links; 1: broken links found.',
+  )
+  .argument('<url>', 'the site to crawl, e.g. https://example.com/ (crawling starts at its home page)')
+  .option('--max-pages <n>', 'stop adding pages after this many (default 1000)', integerArg)
+  .option(
+    '--concurrency <n>',
+    'pages fetched at once (default 4; politeness still caps each host)',
+    integerArg,
+  )
+  .option('--no-sitemap', "don't read robots.txt sitemaps or /sitemap.xml")
+  .option('--no-links', "don't follow links found on pages (sitemap and home page only)")
+  .option('--include <pattern...>', 'only crawl URLs matching one of these patterns (docs/url-filters.md)')
+  .option('--exclude <pattern...>', 'never crawl URLs matching any of these patterns')
+  .addOption(new Option('--format <format>', 'report format').choices(REPORT_FORMATS).default('table'))
+  .option('--output <file>', 'write the report to this file instead of stdout')
+  .option(
+    '--timeout <seconds>',
+    'cancel the crawl after this long and report what was done (exit 2)',
+    integerArg,
+  )
+  .addOption(dataDirOption())
+  .action(async (url: string, opts: CrawlFlags) => crawlCommand(url, opts));
+
+program
+  .command('worker')
+  .description('Run workers and maintenance against DATABASE_URL until SIGINT/SIGTERM (scale-out).')
+  .addOption(workerConcurrencyOption())
+  .action(async (opts: { concurrency?: number }) => workerCommand(opts));
+
 program
   .command('serve')
   .description(
-    'Run everything in one process: the database (embedded unless DATABASE_URL is set) and migrations.',
+    'Run everything in one process: the database (embedded unless DATABASE_URL is set), migrations, workers.',
   )
-  .option('--data-dir <dir>', 'state directory for the embedded database (env BBB_DATA_DIR)')
-  .action(async (opts: { dataDir?: string }) => serveCommand({ dataDir: opts.dataDir }));
+  .addOption(dataDirOption())
+  .addOption(workerConcurrencyOption())
+  .action(async (opts: { dataDir?: string; concurrency?: number }) => serveCommand(opts));
 
 program
   .command('migrate')
   .description('Apply pending database migrations and exit.')
-  .option('--data-dir <dir>', 'state directory for the embedded database (env BBB_DATA_DIR)')
+  .addOption(dataDirOption())
   .action(async (opts: { dataDir?: string }) => migrateCommand({ dataDir: opts.dataDir }));
+
+const jobs = program
+  .command('jobs')
+  .description('List, inspect and cancel crawl jobs in the configured database.');
+jobs
+  .command('list')
+  .description('Recent jobs, newest first, with status and progress.')
+  .option('--limit <n>', 'how many jobs to show', integerArg, 20)
+  .addOption(dataDirOption())
+  .action(async (opts: { limit: number; dataDir?: string }) => jobsListCommand(opts));
+jobs
+  .command('show')
+  .description("A job's report: status, stats, broken links, slowest pages.")
+  .argument('<id>', 'job id (from `bbb jobs list`)')
+  .addOption(new Option('--format <format>', 'report format').choices(REPORT_FORMATS).default('table'))
+  .addOption(dataDirOption())
+  .action(async (id: string, opts: { format: 'table' | 'json' | 'csv'; dataDir?: string }) =>
+    jobsShowCommand(id, opts),
+  );
+jobs
+  .command('cancel')
+  .description('Cancel a pending or running job; its unstarted pages are skipped.')
+  .argument('<id>', 'job id (from `bbb jobs list`)')
+  .addOption(dataDirOption())
+  .action(async (id: string, opts: { dataDir?: string }) => jobsCancelCommand(id, opts));
 
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof CommanderError) {
     process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
-  } else if (err instanceof ConfigError || err instanceof DbSetupError || err instanceof MigrationError) {
+  } else if (err instanceof JobValidationError) {
+    log.error(describeIssues(err));
+    process.exitCode = EXIT_USAGE;
+  } else if (
+    err instanceof ConfigError ||
+    err instanceof DbSetupError ||
+    err instanceof MigrationError ||
+    err instanceof UsageError ||
+    err instanceof UnknownJobError
+  ) {
     log.error(err.message);
     process.exitCode = EXIT_USAGE;
   } else {

@@ -1,42 +1,52 @@
-// `bbb serve` (and `npm start`): one process running the database when embedded, the migrations, and, as
-// later parts land, the API, realtime and workers. It stays up until SIGINT or SIGTERM, then stops cleanly.
-// The signal handlers go in first, so Ctrl-C during start-up also stops the embedded database.
+// `bbb serve` (and `npm start`): one process running the database when embedded, the migrations, the worker
+// pool and maintenance, and, as later parts land, the API and realtime. It stays up until SIGINT or SIGTERM,
+// then stops cleanly. The signal handlers go in first, so Ctrl-C during start-up also stops the database.
 import { loadConfig } from '../config.ts';
 import { type Database, openDatabase, redactUrl } from '../db/client.ts';
 import { migrate } from '../db/migrate.ts';
 import { log, setLogLevel } from '../log.ts';
+import { listenForStop } from './signals.ts';
+import { type RunningWorkers, startWorkers } from './workers.ts';
 
-export async function serveCommand(flags: { dataDir?: string | undefined }): Promise<void> {
-  const config = loadConfig({ dataDir: flags.dataDir });
+const STOP_DEADLINE_MS = 10_000;
+
+export async function serveCommand(flags: {
+  dataDir?: string | undefined;
+  concurrency?: number | undefined;
+}): Promise<void> {
+  const config = loadConfig({ dataDir: flags.dataDir, workerConcurrency: flags.concurrency });
   setLogLevel(config.logLevel);
-
-  let signalled: string | undefined;
-  let onSignal: (signal: string) => void = () => {};
-  const stopRequested = new Promise<string>((resolve) => {
-    onSignal = resolve;
-  });
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      signalled = signal;
-      onSignal(signal);
-    });
-  }
+  const stop = listenForStop();
 
   let db: Database | undefined;
+  let workers: RunningWorkers | undefined;
   try {
     db = await openDatabase(config, {
       applicationName: 'bbb serve',
       onLog: (line) => log.debug(`postgres: ${line}`),
     });
-    if (!signalled) {
+    if (!stop.received) {
       const result = await migrate(db.sql);
       log.info(`migrations: ${result.applied.length} applied, ${result.alreadyApplied} already present`);
       const where = db.embedded ? `embedded PostgreSQL in ${db.embedded.dataDir}` : redactUrl(db.url);
       log.info(`database ready: ${where}`);
+      // A server crawls URLs its users submit, so private and loopback targets stay blocked (SSRF).
+      workers = startWorkers({
+        sql: db.sql,
+        concurrency: config.workerConcurrency,
+        crawl: { allowPrivateNetworks: false },
+        role: 'serve',
+      });
+      log.info(`workers running: ${config.workerConcurrency} concurrent tasks`);
+      log.info(
+        `no HTTP API yet: it is not built, so nothing listens on http://${config.host}:${config.port}/ ` +
+          '(BBB_HOST/PORT) until it lands; the workers crawl jobs already in the database.',
+      );
       log.info('bbb is running; press Ctrl-C to stop');
     }
-    log.info(`${await stopRequested} received, shutting down`);
+    log.info(`${await stop.requested} received, shutting down`);
   } finally {
+    await workers?.stop({ deadlineMs: STOP_DEADLINE_MS });
     await db?.close();
     if (db) log.info('stopped');
   }

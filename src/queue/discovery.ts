@@ -9,9 +9,11 @@ export async function claimDiscovery(
   workerId: string,
   limit: number,
   leaseSeconds = 300,
+  jobIds?: string[],
 ): Promise<JobRow[]> {
   return sql<JobRow[]>`
-    select * from claim_discovery(${workerId}, ${limit}, make_interval(secs => ${leaseSeconds}))`;
+    select * from claim_discovery(${workerId}, ${limit}, make_interval(secs => ${leaseSeconds}),
+      ${jobIds ?? null}::uuid[])`;
 }
 
 /**

@@ -124,10 +124,12 @@ export async function claimTasks(
   workerId: string,
   limit: number,
   leaseSeconds = 30,
+  /** Claim only from these jobs (bbb crawl); undefined: any running job. */
+  jobIds?: string[],
 ): Promise<ClaimedTask[]> {
   return sql<ClaimedTask[]>`
     select id, job_id, url, priority, depth, source, found_on, attempts, max_attempts, locked_until
-    from claim_tasks(${workerId}, ${limit}, make_interval(secs => ${leaseSeconds}))
+    from claim_tasks(${workerId}, ${limit}, make_interval(secs => ${leaseSeconds}), ${jobIds ?? null}::uuid[])
   `;
 }
 

@@ -37,6 +37,11 @@ export interface WorkerPoolOptions {
   pollMs?: number;
   /** How long a finished result may wait for its batch to fill. Default 100. */
   flushMs?: number;
+  /**
+   * Work only on these jobs. `bbb crawl` sets it: its pool may reach private networks, so it must never pick
+   * up a tenant's job from a shared database.
+   */
+  jobIds?: string[];
   /** Crawl settings for every job. politeness.store defaults to the shared PostgreSQL store. */
   crawl?: CrawlOptions;
   onEvent?: (event: WorkerEvent) => void;
@@ -168,12 +173,13 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
       if (free > 0 && writer.size < batchSize * MAX_BACKLOG_BATCHES) {
         try {
           const want = Math.min(free, batchSize);
-          const claimed = await claimTasks(sql, workerId, want, leaseSeconds);
+          const claimed = await claimTasks(sql, workerId, want, leaseSeconds, options.jobIds);
           stats.claimed += claimed.length;
           for (const task of claimed) start(task);
           filled = claimed.length === want;
           if (busy() < concurrency && discoveries.size < MAX_DISCOVERIES && !stopping.signal.aborted) {
-            for (const job of await claimDiscovery(sql, workerId, 1)) startDiscovery(job);
+            for (const job of await claimDiscovery(sql, workerId, 1, undefined, options.jobIds))
+              startDiscovery(job);
           }
           failures = 0;
         } catch (error) {

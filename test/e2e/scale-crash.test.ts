@@ -190,3 +190,28 @@ describe('worker processes', () => {
     await expectAllPagesOnce(sql, job.id, site);
   });
 });
+
+test('a pool limited to some jobs never claims another job', async () => {
+  const db = await testDatabase();
+  const org = await createOrganisation(db.sql, 'filter');
+  const mine = await createJob(db.sql, {
+    url: 'https://mine.example/',
+    organisationId: org,
+    useSitemap: false,
+  });
+  const theirs = await createJob(db.sql, { url: 'https://theirs.example/', organisationId: org });
+  const { claimTasks } = await import('../../src/queue/tasks.ts');
+  const { claimDiscovery } = await import('../../src/queue/discovery.ts');
+  const claimed = await claimTasks(db.sql, 'cli', 50, 30, [mine.job.id]);
+  assert.deepEqual(
+    claimed.map((t) => t.job_id),
+    [mine.job.id],
+  );
+  const discoveries = await claimDiscovery(db.sql, 'cli', 5, 30, [mine.job.id]);
+  assert.equal(discoveries.length, 0, 'theirs has a discovery step; mine has none');
+  const rest = await claimTasks(db.sql, 'server', 50);
+  assert.deepEqual(
+    rest.map((t) => t.job_id),
+    [theirs.job.id],
+  );
+});

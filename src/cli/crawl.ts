@@ -1,0 +1,151 @@
+// `bbb crawl <url>`: one crawl, start to finish, in this process: database (embedded unless DATABASE_URL),
+// migrations, the job, workers and maintenance, progress on stderr, then the report on stdout or --output.
+// Exit codes are documented in docs/cli.md; the short version is in exitCodeFor below.
+import { constants } from 'node:fs';
+import { access, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { loadConfig } from '../config.ts';
+import { type Database, openDatabase } from '../db/client.ts';
+import { migrate } from '../db/migrate.ts';
+import { log, setLogLevel } from '../log.ts';
+import { createJob } from '../queue/job-service.ts';
+import { cancelJob, type JobRow } from '../queue/jobs.ts';
+import { brokenPages, formatReport, loadReport, type Report } from '../report/index.ts';
+import { cliOrganisationId } from './cli-organisation.ts';
+import { type CrawlFlags, checkCrawlFlags, jobOptionsFromFlags } from './crawl-options.ts';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, signalExitCode, UsageError } from './errors.ts';
+import { createProgress } from './progress.ts';
+import { listenForStop } from './signals.ts';
+import { type WaitOutcome, waitForJob } from './wait-for-job.ts';
+import { startWorkers } from './workers.ts';
+
+// How long in-flight pages get to finish after a timeout or Ctrl-C before they are handed back.
+const STOP_DEADLINE_MS = 5000;
+
+export async function crawlCommand(url: string, flags: CrawlFlags): Promise<void> {
+  const config = loadConfig({ dataDir: flags.dataDir });
+  setLogLevel(config.logLevel);
+  checkCrawlFlags(url, flags);
+  if (flags.output) await checkWritable(flags.output);
+  const stop = listenForStop();
+
+  let db: Database | undefined;
+  try {
+    db = await openDatabase(config, {
+      applicationName: 'bbb crawl',
+      onLog: (line) => log.debug(`postgres: ${line}`),
+    });
+    if (stop.received) {
+      process.exitCode = signalExitCode(stop.received);
+      return;
+    }
+    const migrated = await migrate(db.sql);
+    log.debug(`migrations: ${migrated.applied.length} applied, ${migrated.alreadyApplied} already present`);
+    const organisationId = await cliOrganisationId(db.sql);
+    const { job, superseded } = await createJob(db.sql, {
+      ...jobOptionsFromFlags(url, flags),
+      organisationId,
+    });
+    for (const id of superseded) log.warn(`cancelled job ${id}: it was still crawling the same site`);
+    log.info(`crawling ${job.root_url} (job ${job.id}, up to ${job.max_pages} pages)`);
+
+    const workers = startWorkers({
+      sql: db.sql,
+      concurrency: job.concurrency,
+      // The operator crawls what they choose, their own staging or localhost included; servers never do this.
+      crawl: { allowPrivateNetworks: true },
+      role: 'cli',
+      // ...so these workers must take only this job, even from a database a server shares.
+      jobIds: [job.id],
+    });
+    const outcome = await runUntilStopped(db, job, flags, stop.signal, workers);
+    const report = await loadReport(db.sql, job.id);
+    await writeReport(formatReport(report, flags.format), flags.output);
+    process.exitCode = exitCodeFor(outcome, report, flags);
+  } finally {
+    await db?.close();
+  }
+}
+
+async function runUntilStopped(
+  db: Database,
+  job: JobRow,
+  flags: CrawlFlags,
+  stop: AbortSignal,
+  workers: ReturnType<typeof startWorkers>,
+): Promise<WaitOutcome> {
+  const progress = createProgress({ stream: process.stderr });
+  let outcome: WaitOutcome;
+  try {
+    outcome = await waitForJob(db.sql, job.id, {
+      stop,
+      timeoutMs: flags.timeout === undefined ? undefined : flags.timeout * 1000,
+      onPoll: (row) => progress.update(row),
+    });
+    if (outcome.reason !== 'finished') {
+      const why = outcome.reason === 'timeout' ? `--timeout ${flags.timeout} s reached` : outcome.signal;
+      log.info(`${why}: stopping, in-flight pages get ${STOP_DEADLINE_MS / 1000} s to finish`);
+    }
+  } finally {
+    await workers.stop({ deadlineMs: STOP_DEADLINE_MS });
+  }
+  if (outcome.reason !== 'finished') {
+    // Workers first, then the job: pages they handed back become skipped instead of pending forever.
+    const final = await cancelJob(db.sql, job.id);
+    // The last in-flight pages may have completed the job while the workers stopped: then it did finish.
+    outcome = final.status === 'cancelled' ? { ...outcome, job: final } : { reason: 'finished', job: final };
+  }
+  progress.finish(outcome.job);
+  return outcome;
+}
+
+function exitCodeFor(outcome: WaitOutcome, report: Report, flags: CrawlFlags): number {
+  const broken = brokenPages(report.pages).length;
+  if (outcome.reason === 'signal') {
+    log.warn(`${outcome.signal}: crawl cancelled; the report covers the pages done so far`);
+    return signalExitCode(outcome.signal);
+  }
+  if (outcome.reason === 'timeout') {
+    log.error(
+      `the crawl did not finish within --timeout ${flags.timeout} s and was cancelled; the report covers the ` +
+        'pages done so far. Raise --timeout, or lower --max-pages.',
+    );
+    return EXIT_USAGE;
+  }
+  const { job } = outcome;
+  if (job.status === 'failed') {
+    const reason = (job as JobRow & { error_message?: string | null }).error_message ?? 'no reason recorded';
+    log.error(`the crawl failed: ${reason}`);
+    return EXIT_FAILURE;
+  }
+  if (job.status === 'cancelled') {
+    log.error(
+      'the crawl was cancelled from outside this process (`bbb jobs cancel`, or a newer crawl of the same ' +
+        'site, which supersedes it).',
+    );
+    return EXIT_FAILURE;
+  }
+  if (broken > 0) {
+    log.warn(`${broken} broken link(s) found`);
+    return EXIT_FAILURE;
+  }
+  return EXIT_OK;
+}
+
+async function checkWritable(file: string): Promise<void> {
+  const dir = path.dirname(path.resolve(file));
+  try {
+    await access(dir, constants.W_OK);
+  } catch {
+    throw new UsageError(`--output: cannot write to ${dir}; create the directory or choose another path.`);
+  }
+}
+
+async function writeReport(text: string, output: string | undefined): Promise<void> {
+  if (!output) {
+    process.stdout.write(text);
+    return;
+  }
+  await writeFile(output, text);
+  log.info(`report written to ${output}`);
+}

@@ -1,0 +1,16 @@
+// Errors a command raises to end with a message and a chosen exit code, without a stack trace.
+export const EXIT_OK = 0;
+/** Broken links found (crawl), or an unexpected failure. */
+export const EXIT_FAILURE = 1;
+/** Usage or setup error: the message says what to fix. */
+export const EXIT_USAGE = 2;
+
+/** A mistake the user can fix by changing the command line or the environment. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** Exit code for a run stopped by a signal, as shells report it (128 + the signal's number). */
+export function signalExitCode(signal: string): number {
+  return signal === 'SIGINT' ? 130 : signal === 'SIGTERM' ? 143 : EXIT_FAILURE;
+}

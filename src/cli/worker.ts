@@ -1,0 +1,42 @@
+// `bbb worker`: crawl whatever jobs the shared database holds, until SIGINT/SIGTERM. Scale out by running more
+// of these against the same DATABASE_URL. Like the server, a worker never fetches private or loopback targets.
+import { loadConfig } from '../config.ts';
+import { openDatabase, redactUrl } from '../db/client.ts';
+import { migrate } from '../db/migrate.ts';
+import { log, setLogLevel } from '../log.ts';
+import { UsageError } from './errors.ts';
+import { listenForStop } from './signals.ts';
+import { startWorkers } from './workers.ts';
+
+// In-flight pages get this long to finish after a signal; the rest go back to the queue for other workers.
+const STOP_DEADLINE_MS = 10_000;
+
+export async function workerCommand(flags: { concurrency?: number | undefined }): Promise<void> {
+  const config = loadConfig({ workerConcurrency: flags.concurrency });
+  setLogLevel(config.logLevel);
+  if (!config.databaseUrl) {
+    throw new UsageError(
+      'bbb worker needs DATABASE_URL: extra workers only help when they share one database with the server. ' +
+        'Set DATABASE_URL=postgres://…, or run `bbb serve`, which runs workers next to its own database.',
+    );
+  }
+  const stop = listenForStop();
+  const db = await openDatabase(config, { applicationName: 'bbb worker' });
+  try {
+    if (stop.received) return;
+    // Workers started before the server must still find the schema they expect; migrate is a no-op otherwise.
+    await migrate(db.sql);
+    const workers = startWorkers({
+      sql: db.sql,
+      concurrency: config.workerConcurrency,
+      crawl: { allowPrivateNetworks: false },
+      role: 'worker',
+    });
+    log.info(`worker running against ${redactUrl(db.url)}, ${config.workerConcurrency} concurrent tasks`);
+    log.info(`${await stop.requested} received, finishing in-flight pages`);
+    await workers.stop({ deadlineMs: STOP_DEADLINE_MS });
+    log.info('stopped');
+  } finally {
+    await db.close();
+  }
+}
