@@ -6,7 +6,8 @@ import { runWorkerProcess } from '../src/worker/index.ts';
 const sql = connect(process.env.DATABASE_URL!, {
   max: 6,
   applicationName: 'bench worker',
-  synchronousCommit: process.env.BENCH_SYNC_COMMIT !== 'on',
+  // As production workers: commits wait for the WAL flush unless BENCH_SYNC_COMMIT=off.
+  synchronousCommit: process.env.BENCH_SYNC_COMMIT !== 'off',
 });
 const worker = runWorkerProcess({
   sql,
