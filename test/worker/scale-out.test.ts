@@ -33,7 +33,11 @@ after(async () => {
   await site.stop();
 });
 
-async function crawlWithTwoPools(options: { concurrency: number; minDelayMs: number }) {
+async function crawlWithTwoPools(options: {
+  concurrency: number;
+  minDelayMs: number;
+  poolConcurrency?: number;
+}) {
   site.requests.length = 0;
   site.maxInFlight = 0;
   const db = await testDatabase();
@@ -47,7 +51,13 @@ async function crawlWithTwoPools(options: { concurrency: number; minDelayMs: num
   });
   const crawl = testCrawlOptions({ respectRobots: false, politeness: { minDelayMs: options.minDelayMs } });
   const pools: WorkerPool[] = ['a', 'b'].map((name) =>
-    startWorkerPool({ sql: db.connect(5), workerId: `pool-${name}`, concurrency: 8, crawl, pollMs: 50 }),
+    startWorkerPool({
+      sql: db.connect(5),
+      workerId: `pool-${name}`,
+      concurrency: options.poolConcurrency ?? 8,
+      crawl,
+      pollMs: 50,
+    }),
   );
   try {
     await waitFor('the job to complete', async () => (await getJob(db.sql, job.id))?.status === 'completed', {
@@ -64,7 +74,8 @@ async function crawlWithTwoPools(options: { concurrency: number; minDelayMs: num
 }
 
 test('two pools on one site never exceed the job concurrency together', async () => {
-  const { pools, counts } = await crawlWithTwoPools({ concurrency: 3, minDelayMs: 0 });
+  // Each pool runs at most 2 pages: only the two together can reach 3, and only the job's cap stops 4.
+  const { pools, counts } = await crawlWithTwoPools({ concurrency: 3, minDelayMs: 0, poolConcurrency: 2 });
   assert.equal(counts.completed, PAGES + 1);
   assert.equal(counts.workers, 2, 'both pools crawled');
   assert.ok(pools.every((p) => p.stats.completed > 0));
@@ -74,7 +85,8 @@ test('two pools on one site never exceed the job concurrency together', async ()
 
 test('two pools on one site share one start rate through the host_politeness row', async () => {
   const gap = 40;
-  const { counts } = await crawlWithTwoPools({ concurrency: 8, minDelayMs: gap });
+  // Each pool may take only half the job's slots, so both must crawl.
+  const { counts } = await crawlWithTwoPools({ concurrency: 8, minDelayMs: gap, poolConcurrency: 4 });
   assert.equal(counts.workers, 2, 'both pools crawled');
   const starts = site.requests
     .filter((r) => r.method === 'GET')
