@@ -7,7 +7,7 @@
 // task ran again elsewhere, the stale result is simply not applied.
 import type { Sql } from '../db/client.ts';
 import { writeTaskResults } from '../queue/tasks.ts';
-import { backoffMs, isConnectionError, pause } from './db-retry.ts';
+import { backoffMs, isConnectionError, pause, withDeadline } from './db-retry.ts';
 import type { TaskOutcome } from './task-outcome.ts';
 import type { WorkerEvent, WorkerStats } from './types.ts';
 
@@ -111,11 +111,13 @@ export class BatchWriter {
           }))
         : [],
     );
-    const written = await writeTaskResults(
-      this.sql,
-      links,
-      batch.flatMap((e) => (e.result ? [e.result] : [])),
-      batch.flatMap((e) => (e.failure ? [e.failure] : [])),
+    const written = await withDeadline(
+      writeTaskResults(
+        this.sql,
+        links,
+        batch.flatMap((e) => (e.result ? [e.result] : [])),
+        batch.flatMap((e) => (e.failure ? [e.failure] : [])),
+      ),
     );
     const { stats } = this.options;
     stats.linksEnqueued += written.links;

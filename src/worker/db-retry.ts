@@ -14,7 +14,29 @@ const CONNECTION_CODES = new Set([
   'CONNECTION_ENDED',
   'CONNECTION_DESTROYED',
   'CONNECT_TIMEOUT',
+  'WORKER_DB_DEADLINE',
 ]);
+
+/**
+ * postgres.js 3.4.9 can leave a query waiting forever on a connection whose start-up failed (seen after
+ * "database is not currently accepting connections": the next query hung past 15 s, connect_timeout never
+ * firing). A worker must not stall on it, so its calls get a deadline; a late completion of the abandoned
+ * call is harmless, because every write is fenced by the task's attempt and enqueues are deduplicated.
+ */
+export const DB_CALL_DEADLINE_MS = 15_000;
+
+export function withDeadline<T>(promise: Promise<T>, ms = DB_CALL_DEADLINE_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const err = new Error(`database call took longer than ${ms} ms; retrying`) as Error & { code: string };
+      err.code = 'WORKER_DB_DEADLINE';
+      reject(err);
+    }, ms);
+  });
+  promise.catch(() => {}); // the abandoned call's own failure, if it ever comes, is not news
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+}
 
 /** True for errors that say "the database is unreachable right now", not "this statement is wrong". */
 export function isConnectionError(err: unknown): boolean {
@@ -59,7 +81,7 @@ export async function withDbRetry<T>(
   for (let attempt = 0; ; attempt++) {
     options.signal?.throwIfAborted();
     try {
-      return await fn();
+      return await withDeadline(fn());
     } catch (err) {
       if (!isConnectionError(err)) throw err;
       const waitMs = backoffMs(attempt);

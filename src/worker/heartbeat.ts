@@ -2,6 +2,7 @@
 // only ever takes tasks from a worker that has really stopped.
 import type { Sql } from '../db/client.ts';
 import { extendLeases } from '../queue/tasks.ts';
+import { withDeadline } from './db-retry.ts';
 
 export interface Heartbeat {
   stop(): void;
@@ -22,7 +23,7 @@ export function startHeartbeat(options: {
       if (beating) return;
       beating = true;
       try {
-        await extendLeases(sql, workerId, options.taskIds(), leaseSeconds);
+        await withDeadline(extendLeases(sql, workerId, options.taskIds(), leaseSeconds));
       } catch (err) {
         options.onError(err);
       } finally {

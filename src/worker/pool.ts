@@ -14,7 +14,7 @@ import { claimDiscovery } from '../queue/discovery.ts';
 import type { JobRow } from '../queue/jobs.ts';
 import { type ClaimedTask, claimTasks, releaseTasks } from '../queue/tasks.ts';
 import { BatchWriter } from './batch-writer.ts';
-import { backoffMs, isConnectionError, pause, withDbRetry } from './db-retry.ts';
+import { backoffMs, isConnectionError, pause, withDbRetry, withDeadline } from './db-retry.ts';
 import { runDiscovery } from './discovery-step.ts';
 import { startHeartbeat } from './heartbeat.ts';
 import { JobContexts } from './job-contexts.ts';
@@ -173,12 +173,12 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
       if (free > 0 && writer.size < batchSize * MAX_BACKLOG_BATCHES) {
         try {
           const want = Math.min(free, batchSize);
-          const claimed = await claimTasks(sql, workerId, want, leaseSeconds, options.jobIds);
+          const claimed = await withDeadline(claimTasks(sql, workerId, want, leaseSeconds, options.jobIds));
           stats.claimed += claimed.length;
           for (const task of claimed) start(task);
           filled = claimed.length === want;
           if (busy() < concurrency && discoveries.size < MAX_DISCOVERIES && !stopping.signal.aborted) {
-            for (const job of await claimDiscovery(sql, workerId, 1, undefined, options.jobIds))
+            for (const job of await withDeadline(claimDiscovery(sql, workerId, 1, undefined, options.jobIds)))
               startDiscovery(job);
           }
           failures = 0;

@@ -102,6 +102,10 @@ test('results produced while the database is unreachable are written after it re
       events.push(e);
     },
   });
+  // A fresh pool for checking after the outage: the test's own connections are killed too and could hit the
+  // same postgres.js stuck-connection case the worker guards against.
+  const checker = connect(db.url, { max: 1 });
+  after(() => checker.end({ timeout: 1 }));
   try {
     await waitFor(
       'the gated pages in flight',
@@ -116,20 +120,23 @@ test('results produced while the database is unreachable are written after it re
     await waitFor(
       'a failed result write',
       () => events.some((e) => e.type === 'db_error' && e.during === 'write results'),
-      { timeoutMs: 15_000 },
+      // A write caught by postgres.js's stuck-connection case fails only at the worker's call deadline (15 s).
+      { timeoutMs: 30_000 },
     );
     assert.equal(pool.stats.completed, 0, 'nothing could be written yet');
     await admin.unsafe(`alter database ${db.name} allow_connections true`);
-    await waitFor('the job to complete', async () => (await getJob(db.sql, jobId))?.status === 'completed', {
+    // A fresh pool for checking: the test's own connections were killed too and could hit the same postgres.js
+    // stuck-connection case the worker guards against.
+    await waitFor('the job to complete', async () => (await getJob(checker, jobId))?.status === 'completed', {
       // A connection attempt caught by the outage can sit out postgres.js's connect_timeout (10 s) first.
-      timeoutMs: 45_000,
+      timeoutMs: 60_000,
     });
   } finally {
     await admin.unsafe(`alter database ${db.name} allow_connections true`).catch(() => {});
     await pool.stop({ deadlineMs: 1_000 });
     await admin.end();
   }
-  const rows = await db.sql<{ path: string; status: string; attempts: number; found_on: string | null }[]>`
+  const rows = await checker<{ path: string; status: string; attempts: number; found_on: string | null }[]>`
     select substring(url from '//[^/]+(/.*)$') as path, status, attempts, found_on from tasks
     where job_id = ${jobId} order by url`;
   assert.deepEqual(
