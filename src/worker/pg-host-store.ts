@@ -16,7 +16,7 @@ import {
   type PolitenessOutcome,
 } from '../crawler/politeness.ts';
 import type { Sql } from '../db/client.ts';
-import { isConnectionError } from './db-retry.ts';
+import { isConnectionError, withDeadline } from './db-retry.ts';
 
 export interface PgHostStateStoreOptions {
   /**
@@ -38,6 +38,8 @@ function configJson(config: PolitenessConfig) {
 
 const ms = (value: number | undefined): number | null =>
   value === undefined || !Number.isFinite(value) ? null : Math.round(value);
+
+const POLITENESS_DEADLINE_MS = 3_000;
 
 export class PgHostStateStore implements HostStateStore {
   private readonly local = new InMemoryHostStateStore();
@@ -85,7 +87,8 @@ export class PgHostStateStore implements HostStateStore {
   private async orLocal<T>(shared: () => Promise<T>, local: () => Promise<T>): Promise<T> {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
-        return await shared();
+        // A politeness round trip is tiny; past a few seconds the database is in trouble, crawl on locally.
+        return await withDeadline(shared(), POLITENESS_DEADLINE_MS);
       } catch (err) {
         if (!isConnectionError(err)) throw err;
       }
