@@ -36,7 +36,14 @@ export interface JobRow {
 
 /** jobs.stats, written once when the job finishes (compute_job_stats in SQL). */
 export interface JobStats {
-  pages: { ok: number; broken: number; redirected: number; skipped: number; errored: number };
+  pages: {
+    ok: number;
+    broken: number;
+    redirected: number;
+    skipped: number;
+    errored: number;
+    blocked_by_robots: number;
+  };
   cache_hit_ratio: { before: number | null; after: number | null };
   response_time_ms: Record<'before' | 'after', Record<'p50' | 'p90' | 'p95' | 'p99', number | null>>;
   slowest: Array<{ url: string; response_time_ms: number; warm_response_time_ms: number | null }>;

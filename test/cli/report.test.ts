@@ -27,7 +27,7 @@ const report: Report = {
     started_at: '2026-11-25T10:00:00.000Z',
     completed_at: '2026-11-25T10:00:03.500Z',
     stats: {
-      pages: { ok: 2, broken: 1, redirected: 0, skipped: 0, errored: 1 },
+      pages: { ok: 2, broken: 1, redirected: 0, skipped: 0, errored: 1, blocked_by_robots: 0 },
       cache_hit_ratio: { before: 0.25, after: 0.75 },
       response_time_ms: {
         before: { p50: 120, p90: 900, p95: 950, p99: 990 },

@@ -102,7 +102,14 @@ describe('job lifecycle in SQL', () => {
     const done = await getJob(db.sql, job.id);
     assert.equal(done?.status, 'completed');
     const stats = done?.stats as JobStats;
-    assert.deepEqual(stats.pages, { ok: 3, broken: 1, redirected: 1, skipped: 0, errored: 0 });
+    assert.deepEqual(stats.pages, {
+      ok: 3,
+      broken: 1,
+      redirected: 1,
+      skipped: 0,
+      errored: 0,
+      blocked_by_robots: 0,
+    });
     assert.deepEqual(stats.cache_hit_ratio, { before: 0.25, after: 0.5 });
     assert.equal(stats.response_time_ms.before.p50, 200);
     assert.equal(stats.response_time_ms.after.p50, 75); // 40, 50, 100, 280 interpolated

@@ -151,6 +151,8 @@ test('one pool crawls a site end to end and the job completes with its stats', a
   );
   assert.equal(final.stats?.pages.broken, 2);
   assert.equal(final.stats?.pages.redirected, 1);
+  assert.equal(final.stats?.pages.blocked_by_robots, 2, 'the two robots-disallowed pages');
+  assert.equal(final.stats?.pages.errored, 0, 'robots-disallowed pages are not errors');
   assert.equal(final.stats?.cache_hit_ratio.after, 1);
   assert.equal(pool.stats.completed, 6);
   assert.equal(pool.stats.failed, 4);
