@@ -59,8 +59,9 @@ function cacheSection(report: Report): string[] {
   const stats = report.job.stats;
   if (!stats) return [];
   const { before, after } = stats.response_time_ms;
+  // Labels as wide as "Response time " so the columns sit under their headings.
   const row = (label: string, p: typeof before) =>
-    `  ${label.padEnd(8)}${(['p50', 'p90', 'p95', 'p99'] as const).map((k) => formatMs(p[k]).padStart(10)).join('')}`;
+    `  ${label.padEnd(12)}${(['p50', 'p90', 'p95', 'p99'] as const).map((k) => formatMs(p[k]).padStart(10)).join('')}`;
   return [
     ...section('Cache', [
       `  hit ratio  ${formatRatio(stats.cache_hit_ratio.before)} before warming → ${formatRatio(stats.cache_hit_ratio.after)} after`,
