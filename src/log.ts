@@ -8,9 +8,18 @@ export function setLogLevel(level: Level): void {
   threshold = level;
 }
 
+// A live status line (the crawl progress bar) owns the terminal's last line: a log line clears it, prints
+// itself, and puts the status back underneath, instead of being glued onto the end of the bar.
+let statusLine: (() => string) | undefined;
+
+export function pinStatusLine(render: (() => string) | undefined): void {
+  statusLine = render;
+}
+
 function write(level: Exclude<Level, 'silent'>, message: string): void {
   if (ORDER[level] < ORDER[threshold]) return;
-  process.stderr.write(`${new Date().toISOString()} ${level.padEnd(5)} ${message}\n`);
+  const line = `${new Date().toISOString()} ${level.padEnd(5)} ${message}\n`;
+  process.stderr.write(statusLine ? `\r\x1b[K${line}${statusLine()}` : line);
 }
 
 export const log = {

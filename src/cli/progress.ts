@@ -1,5 +1,6 @@
 // Crawl progress on stderr, from the job row's counters. A terminal gets one bar redrawn in place; a pipe or CI
 // log gets a plain line when the counts change, at most every few seconds, so logs stay readable.
+import { pinStatusLine } from '../log.ts';
 import type { JobRow } from '../queue/jobs.ts';
 
 export type ProgressCounts = Pick<
@@ -55,13 +56,16 @@ export function createProgress(options: ProgressOptions): Progress {
       const line = `${renderBar(c)} ${describeCounts(c, now() - started)}`;
       const width = stream.columns ?? 80;
       // \x1b[K clears what a longer previous line left behind; the line is cut so it never wraps.
-      stream.write(`\r${line.slice(0, Math.max(10, width - 1))}\x1b[K`);
+      const shown = line.slice(0, Math.max(10, width - 1));
+      stream.write(`\r${shown}\x1b[K`);
       lastLine = line;
+      if (stream === process.stderr) pinStatusLine(() => shown);
     };
     return {
       update: draw,
       finish(c) {
         draw(c);
+        pinStatusLine(undefined);
         if (lastLine) stream.write('\n');
       },
     };
