@@ -73,23 +73,6 @@ export interface LinkToEnqueue {
   priority: number;
 }
 
-/** Many pages' links for one job in one statement (enqueue_batch); returns how many were inserted. */
-export async function enqueueBatch(
-  sql: Sql,
-  jobId: string,
-  links: LinkToEnqueue[],
-  source: TaskSource,
-): Promise<number> {
-  if (links.length === 0) return 0;
-  const [row] = await sql<{ inserted: number }[]>`
-    select count(*) filter (where outcome = 'inserted')::int as inserted
-    from enqueue_batch(${jobId}::uuid, ${links.map((l) => l.url)}::text[], ${source},
-      ${links.map((l) => l.foundOn)}::text[], ${links.map((l) => l.priority)}::integer[],
-      ${links.map((l) => l.depth)}::integer[])
-  `.catch((err) => mapQueueError(err, jobId));
-  return row?.inserted ?? 0;
-}
-
 export interface WrittenResults {
   links: number;
   completed: number;

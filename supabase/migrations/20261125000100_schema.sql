@@ -85,11 +85,17 @@ create table public.jobs (
   -- Claim fairness: the job served longest ago goes first.
   last_claimed_at timestamptz,
   -- Maintenance fails jobs whose tasks stop finishing.
-  last_progress_at timestamptz
+  last_progress_at timestamptz,
+  -- Sitemap discovery is a job step claimed under a lease (claim_discovery); the job completes only after it.
+  discovery_status text not null default 'skipped'
+    check (discovery_status in ('pending', 'running', 'done', 'skipped')),
+  discovery_locked_until timestamptz,
+  discovery_locked_by text
 );
 create index jobs_organisation_created_idx on public.jobs (organisation_id, created_at desc);
 create index jobs_domain_idx on public.jobs (domain_id);
 create index jobs_running_idx on public.jobs (last_claimed_at nulls first, id) where status = 'running';
+create index jobs_discovery_idx on public.jobs (created_at) where discovery_status in ('pending', 'running');
 
 create table public.tasks (
   id bigint generated always as identity primary key,

@@ -32,18 +32,15 @@ begin
     completed_tasks = j.completed_tasks + d.completed,
     failed_tasks = j.failed_tasks + d.failed,
     skipped_tasks = j.skipped_tasks + d.skipped,
-    -- Only a running job completes here; cancelled and failed jobs keep their status.
+    -- Only a running job completes here, and only once discovery has finished too (else its root page could
+    -- finish before the sitemap's URLs are enqueued); cancelled and failed jobs keep their status.
     status = case
-      when j.status = 'running'
-        and j.total_tasks + d.total > 0
-        and j.pending_tasks + d.pending = 0
-        and j.running_tasks + d.running = 0
+      when j.status = 'running' and j.discovery_status in ('done', 'skipped')
+        and j.total_tasks + d.total > 0 and j.pending_tasks + d.pending = 0 and j.running_tasks + d.running = 0
       then 'completed' else j.status end,
     completed_at = case
-      when j.status = 'running'
-        and j.total_tasks + d.total > 0
-        and j.pending_tasks + d.pending = 0
-        and j.running_tasks + d.running = 0
+      when j.status = 'running' and j.discovery_status in ('done', 'skipped')
+        and j.total_tasks + d.total > 0 and j.pending_tasks + d.pending = 0 and j.running_tasks + d.running = 0
       then now() else j.completed_at end,
     last_claimed_at = case when d.running > 0 then now() else j.last_claimed_at end,
     last_progress_at = case
@@ -98,19 +95,22 @@ begin
 end
 $$;
 
+-- Pruned tasks of finished jobs leave the job's counters as its final record.
 create function public.tasks_count_deleted() returns trigger language plpgsql as $$
 begin
   perform public.apply_job_task_deltas(array(
     select row(
-      job_id,
+      o.job_id,
       -count(*),
-      -count(*) filter (where status = 'pending'),
-      -count(*) filter (where status = 'running'),
-      -count(*) filter (where status = 'completed'),
-      -count(*) filter (where status = 'failed'),
-      -count(*) filter (where status = 'skipped')
+      -count(*) filter (where o.status = 'pending'),
+      -count(*) filter (where o.status = 'running'),
+      -count(*) filter (where o.status = 'completed'),
+      -count(*) filter (where o.status = 'failed'),
+      -count(*) filter (where o.status = 'skipped')
     )::public.job_task_delta
-    from old_rows group by job_id
+    from old_rows o
+    join public.jobs j on j.id = o.job_id and j.status in ('pending', 'running')
+    group by o.job_id
   ));
   return null;
 end

@@ -2,6 +2,8 @@
 -- max_pages, and reports each invalid URL with a reason instead of failing the batch.
 -- Returns one row per inserted task (outcome 'inserted') and one per invalid URL (outcome 'rejected').
 -- Duplicates and URLs beyond max_pages are dropped silently: they are normal during a crawl.
+-- enqueue_batch takes a found_on, priority and depth per URL, so a worker writes the links of a whole batch
+-- of pages in one statement per job; enqueue_urls is the one-source-page form of it.
 
 -- The last line of defence for URLs reaching the queue; the crawler normalises before it enqueues.
 create function public.url_rejection(p_url text) returns text
@@ -16,13 +18,13 @@ language sql immutable parallel safe as $$
   end
 $$;
 
-create function public.enqueue_urls(
+create function public.enqueue_batch(
   p_job_id uuid,
   p_urls text[],
-  p_source text default 'link',
-  p_found_on text default null,
-  p_priorities integer[] default null,
-  p_depth integer default 0
+  p_source text,
+  p_found_on text[],
+  p_priorities integer[],
+  p_depths integer[]
 )
 returns table (task_id bigint, url text, outcome text, reason text)
 language plpgsql as $$
@@ -34,7 +36,7 @@ declare
   v_urls text[];
 begin
   if p_source not in ('root', 'sitemap', 'link') then
-    raise exception 'enqueue_urls: source must be root, sitemap or link, not %', p_source
+    raise exception 'enqueue_batch: source must be root, sitemap or link, not %', p_source
       using errcode = '22023';
   end if;
 
@@ -52,11 +54,12 @@ begin
   end if;
 
   with input as (
-    select u.url, u.ord, coalesce(p_priorities[u.ord], 0) as priority
+    select u.url, u.ord, coalesce(p_priorities[u.ord], 0) as priority, p_found_on[u.ord] as found_on,
+      coalesce(p_depths[u.ord], 0) as depth
     from unnest(p_urls) with ordinality as u(url, ord)
   ),
   valid as (
-    select distinct on (i.url) i.url, i.ord, i.priority,
+    select distinct on (i.url) i.url, i.ord, i.priority, i.found_on, i.depth,
       coalesce(substring(i.url from '^https?://[^/?#]+(/[^#]*)?$'), '/') as path
     from input i
     where public.url_rejection(i.url) is null
@@ -77,7 +80,7 @@ begin
   ),
   inserted as (
     insert into public.tasks (job_id, page_id, url, source, found_on, priority, depth, max_attempts)
-    select p_job_id, p.id, f.url, p_source, p_found_on, f.priority, p_depth, v_job.max_attempts
+    select p_job_id, p.id, f.url, p_source, f.found_on, f.priority, f.depth, v_job.max_attempts
     from fresh f join page_rows p on p.path = f.path
     order by f.ord
     on conflict (job_id, url) do nothing
@@ -97,6 +100,28 @@ begin
     from unnest(p_urls) as u(url)
     where public.url_rejection(u.url) is not null;
 end
+$$;
+
+revoke execute on function public.enqueue_batch(uuid, text[], text, text[], integer[], integer[])
+  from public, anon, authenticated;
+grant execute on function public.enqueue_batch(uuid, text[], text, text[], integer[], integer[]) to service_role;
+
+create function public.enqueue_urls(
+  p_job_id uuid,
+  p_urls text[],
+  p_source text default 'link',
+  p_found_on text default null,
+  p_priorities integer[] default null,
+  p_depth integer default 0
+)
+returns table (task_id bigint, url text, outcome text, reason text)
+language sql volatile as $$
+  select * from public.enqueue_batch(
+    p_job_id, p_urls, p_source,
+    array_fill(p_found_on, array[cardinality(p_urls)]),
+    p_priorities,
+    array_fill(p_depth, array[cardinality(p_urls)])
+  )
 $$;
 
 revoke execute on function public.enqueue_urls(uuid, text[], text, text, integer[], integer)

@@ -1,5 +1,7 @@
 -- claim_tasks: hand up to p_limit pending tasks to a worker in one round trip.
 -- Only running jobs, highest priority first, and never more running tasks per job than its concurrency.
+-- p_job_ids limits it to given jobs: `bbb crawl` runs workers that may reach private networks, and pointed at
+-- a database a server shares they must claim only the CLI's own job, never a tenant's.
 --
 -- Concurrency is enforced by locking the job rows being claimed from (SKIP LOCKED, so claimers never wait
 -- for each other): under that lock running_tasks is current, because the counter trigger updates it in the
@@ -9,7 +11,8 @@
 create function public.claim_tasks(
   p_worker_id text,
   p_limit integer,
-  p_lease interval default interval '30 seconds'
+  p_lease interval default interval '30 seconds',
+  p_job_ids uuid[] default null
 )
 returns setof public.tasks
 language sql volatile as $$
@@ -29,6 +32,7 @@ language sql volatile as $$
         limit 1
       ) ready
       where j.status = 'running' and j.running_tasks < j.concurrency and j.pending_tasks > 0
+        and (p_job_ids is null or j.id = any (p_job_ids))
     ) c
     where c.slots_before < p_limit
   ),
@@ -65,5 +69,5 @@ language sql volatile as $$
   returning t.*;
 $$;
 
-revoke execute on function public.claim_tasks(text, integer, interval) from public, anon, authenticated;
-grant execute on function public.claim_tasks(text, integer, interval) to service_role;
+revoke execute on function public.claim_tasks(text, integer, interval, uuid[]) from public, anon, authenticated;
+grant execute on function public.claim_tasks(text, integer, interval, uuid[]) to service_role;

@@ -1,80 +1,19 @@
 -- Job lifecycle for the worker pool: sitemap discovery as a claimable job step (so creating a job never waits
 -- on it), stats computed once when a job finishes, and the maintenance passes the elected leader runs.
 
-alter table public.jobs
-  add column discovery_status text not null default 'skipped'
-    check (discovery_status in ('pending', 'running', 'done', 'skipped')),
-  add column discovery_locked_until timestamptz,
-  add column discovery_locked_by text;
-
-create index jobs_discovery_idx on public.jobs (created_at) where discovery_status in ('pending', 'running');
-
--- A job completes only once discovery has finished too: otherwise its root page could finish before the
--- sitemap's URLs were enqueued. Same function as before, with that condition added.
-create or replace function public.apply_job_task_deltas(deltas public.job_task_delta[])
-returns void language plpgsql as $$
-begin
-  if cardinality(deltas) = 0 then
-    return;
-  end if;
-  perform 1 from public.jobs
-  where id in (select d.job_id from unnest(deltas) d)
-  order by id
-  for no key update;
-
-  update public.jobs j set
-    total_tasks = j.total_tasks + d.total,
-    pending_tasks = j.pending_tasks + d.pending,
-    running_tasks = j.running_tasks + d.running,
-    completed_tasks = j.completed_tasks + d.completed,
-    failed_tasks = j.failed_tasks + d.failed,
-    skipped_tasks = j.skipped_tasks + d.skipped,
-    -- Only a running job completes here; cancelled and failed jobs keep their status.
-    status = case
-      when j.status = 'running' and j.discovery_status in ('done', 'skipped')
-        and j.total_tasks + d.total > 0 and j.pending_tasks + d.pending = 0 and j.running_tasks + d.running = 0
-      then 'completed' else j.status end,
-    completed_at = case
-      when j.status = 'running' and j.discovery_status in ('done', 'skipped')
-        and j.total_tasks + d.total > 0 and j.pending_tasks + d.pending = 0 and j.running_tasks + d.running = 0
-      then now() else j.completed_at end,
-    last_claimed_at = case when d.running > 0 then now() else j.last_claimed_at end,
-    last_progress_at = case
-      when d.completed + d.failed + d.skipped > 0 then now() else j.last_progress_at end,
-    updated_at = now()
-  from unnest(deltas) d
-  where j.id = d.job_id;
-end
-$$;
-
--- Pruned tasks of finished jobs leave the job's counters as its final record.
-create or replace function public.tasks_count_deleted() returns trigger language plpgsql as $$
-begin
-  perform public.apply_job_task_deltas(array(
-    select row(
-      o.job_id,
-      -count(*),
-      -count(*) filter (where o.status = 'pending'),
-      -count(*) filter (where o.status = 'running'),
-      -count(*) filter (where o.status = 'completed'),
-      -count(*) filter (where o.status = 'failed'),
-      -count(*) filter (where o.status = 'skipped')
-    )::public.job_task_delta
-    from old_rows o
-    join public.jobs j on j.id = o.job_id and j.status in ('pending', 'running')
-    group by o.job_id
-  ));
-  return null;
-end
-$$;
-
 -- Discovery: claimed like a task, with a lease, by any worker process.
-create function public.claim_discovery(p_worker_id text, p_limit integer, p_lease interval default interval '2 minutes')
+create function public.claim_discovery(
+  p_worker_id text,
+  p_limit integer,
+  p_lease interval default interval '2 minutes',
+  p_job_ids uuid[] default null
+)
 returns setof public.jobs
 language sql volatile as $$
   with ready as (
     select j.id from public.jobs j
     where j.status = 'running'
+      and (p_job_ids is null or j.id = any (p_job_ids))
       and (j.discovery_status = 'pending'
         or (j.discovery_status = 'running' and j.discovery_locked_until < now()))
     order by j.created_at
@@ -109,7 +48,8 @@ begin
 end
 $$;
 
--- Per-job results, computed once when the job reaches a final status.
+-- Per-job results, computed once when the job reaches a final status. Pages robots.txt kept us from
+-- fetching are the site owner's choice, not errors: they are counted on their own.
 create function public.compute_job_stats(p_job_id uuid)
 returns jsonb
 language sql stable as $$
@@ -126,7 +66,9 @@ language sql stable as $$
       count(*) filter (where status_code >= 400) as broken,
       count(*) filter (where redirect_url is not null) as redirected,
       count(*) filter (where status = 'skipped') as skipped,
-      count(*) filter (where status = 'failed' and status_code is null) as errored,
+      count(*) filter (where status = 'failed' and status_code is null
+        and coalesce(error_code, '') <> 'robots_disallowed') as errored,
+      count(*) filter (where error_code = 'robots_disallowed') as blocked,
       count(*) filter (where cache_status is not null and cache_status <> 'UNKNOWN') as cache_known,
       count(*) filter (where cache_status in ('HIT', 'STALE', 'REVALIDATED')) as hits_before,
       count(*) filter (where final_cache_status in ('HIT', 'STALE', 'REVALIDATED')) as hits_after,
@@ -140,7 +82,7 @@ language sql stable as $$
   )
   select jsonb_build_object(
     'pages', jsonb_build_object('ok', a.ok, 'broken', a.broken, 'redirected', a.redirected,
-      'skipped', a.skipped, 'errored', a.errored),
+      'skipped', a.skipped, 'errored', a.errored, 'blocked_by_robots', a.blocked),
     'cache_hit_ratio', jsonb_build_object(
       'before', case when a.cache_known > 0 then round(a.hits_before::numeric / a.cache_known, 4) end,
       'after', case when a.cache_known > 0 then round(a.hits_after::numeric / a.cache_known, 4) end),
@@ -221,13 +163,13 @@ returns integer language sql volatile as $$
   select count(*)::int from gone;
 $$;
 
-revoke execute on function public.claim_discovery(text, integer, interval) from public, anon, authenticated;
+revoke execute on function public.claim_discovery(text, integer, interval, uuid[]) from public, anon, authenticated;
 revoke execute on function public.finish_discovery(uuid, text) from public, anon, authenticated;
 revoke execute on function public.compute_job_stats(uuid) from public, anon, authenticated;
 revoke execute on function public.complete_idle_jobs() from public, anon, authenticated;
 revoke execute on function public.fail_stalled_jobs(interval) from public, anon, authenticated;
 revoke execute on function public.prune_tasks(interval, integer) from public, anon, authenticated;
-grant execute on function public.claim_discovery(text, integer, interval) to service_role;
+grant execute on function public.claim_discovery(text, integer, interval, uuid[]) to service_role;
 grant execute on function public.finish_discovery(uuid, text) to service_role;
 grant execute on function public.complete_idle_jobs() to service_role;
 grant execute on function public.fail_stalled_jobs(interval) to service_role;

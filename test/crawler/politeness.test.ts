@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
-import { request } from 'undici';
+import { after, describe, test } from 'node:test';
+import { fetchUrl } from '../../src/crawler/fetch.ts';
 import { parseRetryAfter } from '../../src/crawler/fetch-errors.ts';
+import { closeFetchPool } from '../../src/crawler/fetch-pool.ts';
 import {
   applyOutcome,
   DEFAULT_POLITENESS,
@@ -16,31 +17,11 @@ import {
 import type { FetchOptions, FetchResult } from '../../src/crawler/types.ts';
 import { type FixtureSite, startFixtureSite } from '../support/fixture-site.ts';
 
-// Minimal stand-in for fetch.ts, timed from the moment it is called.
-async function localFetch(url: string, opts: FetchOptions = {}): Promise<FetchResult> {
-  const start = performance.now();
-  const res = await request(url, {
-    method: opts.method ?? 'GET',
-    headers: opts.headers,
-    signal: opts.signal,
-  });
-  const ttfb = performance.now() - start;
-  const body = Buffer.from(await res.body.arrayBuffer());
-  const total = performance.now() - start;
-  const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = [v].flat().join(', ');
-  return {
-    url,
-    finalUrl: url,
-    statusCode: res.statusCode,
-    headers,
-    redirects: [],
-    body,
-    contentType: headers['content-type'],
-    contentLength: body.length,
-    timing: { dns: 0, connect: 0, tls: 0, ttfb, transfer: total - ttfb, total },
-  };
+// The real fetch, allowed to reach the loopback fixture server.
+function localFetch(url: string, opts: FetchOptions = {}): Promise<FetchResult> {
+  return fetchUrl(url, { ...opts, allowPrivateNetworks: true });
 }
+after(() => closeFetchPool());
 
 // Slots are claimed exactly ≥ gap apart (see the pure tests), but a start can lag its claim, and the server can see a
 // request late, whenever the OS pauses this process: up to ~45 ms was seen on a 2-core machine at load 7 (client and

@@ -1,36 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { request } from 'undici';
 import { RetryableCrawlError } from '../../src/crawler/errors.ts';
+import { fetchUrl } from '../../src/crawler/fetch.ts';
+import { closeFetchPool } from '../../src/crawler/fetch-pool.ts';
 import type { FetchOptions, FetchResult } from '../../src/crawler/types.ts';
 import { type FetchFn, warmDelayMs, warmPage } from '../../src/crawler/warm.ts';
 import { type FixtureSite, startFixtureSite } from '../support/fixture-site.ts';
 
-// Minimal stand-in for fetch.ts: enough of a FetchResult for warming, measured against the real server.
-async function localFetch(url: string, opts: FetchOptions = {}): Promise<FetchResult> {
-  const start = performance.now();
-  const res = await request(url, {
-    method: opts.method ?? 'GET',
-    headers: opts.headers,
-    signal: opts.signal,
-  });
-  const ttfb = performance.now() - start;
-  const body = Buffer.from(await res.body.arrayBuffer());
-  const total = performance.now() - start;
-  const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = [v].flat().join(', ');
-  return {
-    url,
-    finalUrl: url,
-    statusCode: res.statusCode,
-    headers,
-    redirects: [],
-    body,
-    contentType: headers['content-type'],
-    contentLength: body.length,
-    timing: { dns: 0, connect: 0, tls: 0, ttfb, transfer: total - ttfb, total },
-  };
+// The real fetch, allowed to reach the loopback fixture server.
+function localFetch(url: string, opts: FetchOptions = {}): Promise<FetchResult> {
+  return fetchUrl(url, { ...opts, allowPrivateNetworks: true });
 }
 
 /** Page whose n-th response (0-based) carries sequence[n] headers, the last one repeating. */
@@ -81,7 +61,10 @@ before(async () => {
     });
   });
 });
-after(() => site.stop());
+after(async () => {
+  await closeFetchPool();
+  await site.stop();
+});
 
 const fast = { baseDelayMs: 2 };
 
