@@ -31,6 +31,30 @@ export const configSchema = z.object({
   port: int(0, 65535).default(8080),
   /** BBB_WORKER_CONCURRENCY: tasks a `bbb worker` or `bbb serve` process crawls at once, across all jobs. */
   workerConcurrency: int(1, 1000).default(16),
+  /** BBB_JWT_SECRET: HS256 secret for access tokens (Supabase's legacy JWT secret); unset: created in dataDir. */
+  jwtSecret: z
+    .string()
+    .min(
+      32,
+      'BBB_JWT_SECRET must be at least 32 characters; use the project JWT secret or `openssl rand -hex 32`',
+    )
+    .optional(),
+  /** BBB_JWKS_URL: also accept asymmetric tokens signed by these keys (<project>/auth/v1/.well-known/jwks.json). */
+  jwksUrl: z
+    .url({
+      message: 'BBB_JWKS_URL must be a URL such as https://<ref>.supabase.co/auth/v1/.well-known/jwks.json',
+    })
+    .optional(),
+  /** BBB_JWT_ISSUER: when set, tokens must carry this `iss` (and the built-in auth server issues it). */
+  jwtIssuer: z.string().min(1).optional(),
+  /** BBB_JWT_EXPIRY: lifetime of access tokens issued by the built-in auth server, in seconds. */
+  jwtExpirySeconds: int(60, 604_800).default(3600),
+  /** BBB_AUTH_SERVER: serve the GoTrue-compatible /auth/v1 endpoints (standalone); off when Supabase Auth is used. */
+  authServer: bool.default(true),
+  /** BBB_LOGIN_RATE_LIMIT: password and refresh attempts allowed per client address per 5 minutes. */
+  loginRateLimit: int(1, 100_000).default(30),
+  /** BBB_BODY_LIMIT: largest request body the API accepts, in bytes. */
+  bodyLimitBytes: int(1024, 100 * 1024 * 1024).default(1024 * 1024),
   /** BBB_LOG_LEVEL */
   logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
 });
@@ -47,6 +71,13 @@ const envNames: Record<keyof Config, string> = {
   host: 'BBB_HOST',
   port: 'PORT',
   workerConcurrency: 'BBB_WORKER_CONCURRENCY',
+  jwtSecret: 'BBB_JWT_SECRET',
+  jwksUrl: 'BBB_JWKS_URL',
+  jwtIssuer: 'BBB_JWT_ISSUER',
+  jwtExpirySeconds: 'BBB_JWT_EXPIRY',
+  authServer: 'BBB_AUTH_SERVER',
+  loginRateLimit: 'BBB_LOGIN_RATE_LIMIT',
+  bodyLimitBytes: 'BBB_BODY_LIMIT',
   logLevel: 'BBB_LOG_LEVEL',
 };
 

@@ -1,6 +1,7 @@
 // `bbb serve` (and `npm start`): one process running the database when embedded, the migrations, the worker
-// pool and maintenance, and, as later parts land, the API and realtime. It stays up until SIGINT or SIGTERM,
+// pool and maintenance, and the HTTP API (with the GoTrue-compatible auth server when standalone). It stays up until SIGINT or SIGTERM,
 // then stops cleanly. The signal handlers go in first, so Ctrl-C during start-up also stops the database.
+import { apiDeps, type RunningApi, startApiServer } from '../api/server.ts';
 import { loadConfig } from '../config.ts';
 import { type Database, openDatabase, redactUrl } from '../db/client.ts';
 import { migrate } from '../db/migrate.ts';
@@ -20,6 +21,7 @@ export async function serveCommand(flags: {
 
   let db: Database | undefined;
   let workers: RunningWorkers | undefined;
+  let api: RunningApi | undefined;
   try {
     db = await openDatabase(config, {
       applicationName: 'bbb serve',
@@ -38,14 +40,21 @@ export async function serveCommand(flags: {
         role: 'serve',
       });
       log.info(`workers running: ${config.workerConcurrency} concurrent tasks`);
-      log.info(
-        `no HTTP API yet: it is not built, so nothing listens on http://${config.host}:${config.port}/ ` +
-          '(BBB_HOST/PORT) until it lands; the workers crawl jobs already in the database.',
-      );
+      const deps = await apiDeps(config, db.sql);
+      if (deps.secretCreated)
+        log.info(`created a JWT secret in ${config.dataDir}/jwt-secret (keep it private)`);
+      api = await startApiServer(deps, { host: config.host, port: config.port });
+      log.info(`API listening on ${api.url} (BBB_HOST/PORT); OpenAPI at ${api.url}/v1/openapi.json`);
+      if (deps.authServer) {
+        log.info(
+          `auth server at ${api.url}/auth/v1; run \`npx bbb keys\` to print the anon and service-role keys`,
+        );
+      }
       log.info('bbb is running; press Ctrl-C to stop');
     }
     log.info(`${await stop.requested} received, shutting down`);
   } finally {
+    await api?.close();
     await workers?.stop({ deadlineMs: STOP_DEADLINE_MS });
     await db?.close();
     if (db) log.info('stopped');

@@ -94,6 +94,38 @@ begin
     alter table auth.users enable row level security;
   end if;
 
+  -- GoTrue's session and refresh-token tables, for the password auth `bbb serve` provides standalone. Same
+  -- names and columns as Supabase's (a subset); bbb stores a SHA-256 of each refresh token, never the token.
+  if to_regclass('auth.sessions') is null then
+    create table auth.sessions (
+      id uuid not null primary key,
+      user_id uuid not null references auth.users (id) on delete cascade,
+      created_at timestamptz,
+      updated_at timestamptz,
+      not_after timestamptz,
+      refreshed_at timestamp,
+      user_agent text,
+      ip inet
+    );
+    create index sessions_user_id_idx on auth.sessions (user_id);
+    alter table auth.sessions enable row level security;
+  end if;
+  if to_regclass('auth.refresh_tokens') is null then
+    create table auth.refresh_tokens (
+      instance_id uuid,
+      id bigserial primary key,
+      token varchar(255) unique,
+      user_id varchar(255),
+      revoked boolean,
+      created_at timestamptz,
+      updated_at timestamptz,
+      parent varchar(255),
+      session_id uuid references auth.sessions (id) on delete cascade
+    );
+    create index refresh_tokens_session_id_revoked_idx on auth.refresh_tokens (session_id, revoked);
+    alter table auth.refresh_tokens enable row level security;
+  end if;
+
   -- Defined exactly as Supabase defines them; nullif() because a claim setting once set in a session reads
   -- back as '' rather than NULL.
   if to_regprocedure('auth.uid()') is null then

@@ -1,0 +1,43 @@
+// What every route can reach: the database pool and the auth settings, plus per-request variables set by
+// middleware (the request id and, on signed-in routes, the verified claims).
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { TokenVerifier, UserClaims } from '../auth/jwt.ts';
+import type { Sql } from '../db/client.ts';
+import { ApiError, validationDetails } from './errors.ts';
+
+export interface AppDeps {
+  sql: Sql;
+  verifyToken: TokenVerifier;
+  /** The HS256 secret when bbb issues tokens itself (standalone auth server); undefined with Supabase Auth. */
+  jwtSecret?: string | undefined;
+  jwtIssuer?: string | undefined;
+  jwtExpirySeconds: number;
+  authServer: boolean;
+  loginRateLimit: number;
+  bodyLimitBytes: number;
+  /** Time source, so tests can move the clock for expiries and rate-limit windows. */
+  now?: () => number;
+}
+
+export interface AppEnv {
+  Variables: {
+    requestId: string;
+    claims: UserClaims;
+  };
+}
+
+/** A router whose validation failures become our error body (400 validation_failed, with every issue). */
+export function router(): OpenAPIHono<AppEnv> {
+  return new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) {
+        throw new ApiError(
+          400,
+          'validation_failed',
+          'the request is not valid',
+          validationDetails(result.error),
+        );
+      }
+    },
+  });
+}

@@ -1,0 +1,50 @@
+// Liveness (the process answers) and readiness (the database answers within a deadline).
+import { createRoute, z } from '@hono/zod-openapi';
+import { type AppDeps, router } from '../context.ts';
+
+const READY_TIMEOUT_MS = 2_000;
+
+const health = createRoute({
+  method: 'get',
+  path: '/health',
+  tags: ['health'],
+  responses: {
+    200: {
+      description: 'The process is up',
+      content: { 'application/json': { schema: z.object({ status: z.literal('ok') }) } },
+    },
+  },
+});
+
+const ready = createRoute({
+  method: 'get',
+  path: '/health/ready',
+  tags: ['health'],
+  responses: {
+    200: {
+      description: 'The database answers',
+      content: { 'application/json': { schema: z.object({ status: z.literal('ready') }) } },
+    },
+    503: { description: 'The database does not answer' },
+  },
+});
+
+export function healthRoutes(deps: AppDeps) {
+  const r = router();
+  r.openapi(health, (c) => c.json({ status: 'ok' as const }, 200));
+  r.openapi(ready, async (c) => {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('timeout')), READY_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([deps.sql`select 1`, deadline]);
+      return c.json({ status: 'ready' as const }, 200);
+    } catch {
+      return c.json({ error: { code: 'not_ready', message: 'the database is not answering' } }, 503);
+    } finally {
+      clearTimeout(timer);
+    }
+  });
+  return r;
+}

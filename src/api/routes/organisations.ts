@@ -1,0 +1,6 @@
+// Placeholder until this route group lands.
+import { type AppDeps, router } from '../context.ts';
+
+export function organisationRoutes(_deps: AppDeps) {
+  return router();
+}

@@ -1,0 +1,250 @@
+-- Row Level Security: the tenant boundary. The API runs every user query as role `authenticated` with the
+-- JWT's claims set (as PostgREST does), so these policies decide what a user sees and changes.
+--
+-- Membership lookups go through SECURITY DEFINER helpers: a policy on organisation_members that queried
+-- organisation_members would recurse. Policies call them as `(select ...)` so they run once per statement,
+-- not once per row (Supabase's RLS performance advice).
+
+create function public.user_organisation_ids()
+returns setof uuid
+language sql stable security definer set search_path = '' as $$
+  select organisation_id from public.organisation_members where user_id = (select auth.uid());
+$$;
+
+create function public.has_org_role(p_org uuid, p_roles text[])
+returns boolean
+language sql stable security definer set search_path = '' as $$
+  select exists (
+    select 1 from public.organisation_members
+    where organisation_id = p_org and user_id = (select auth.uid()) and role = any (p_roles)
+  );
+$$;
+
+-- The job a share-link token opens, if any. The token arrives as the `x-share-token` request header, which
+-- PostgREST exposes as `request.headers` and the bbb API sets the same way; only its hash is stored.
+create function public.shared_job_id()
+returns uuid
+language sql stable security definer set search_path = '' as $$
+  select s.job_id from public.job_share_links s
+  where s.token_hash = sha256(convert_to(
+      nullif(current_setting('request.headers', true), '')::json ->> 'x-share-token', 'UTF8'))
+    and s.revoked_at is null and s.expires_at > now();
+$$;
+
+-- plans: a public price list.
+create policy plans_read on public.plans for select to anon, authenticated using (listed);
+
+-- organisations: members read; owners and admins rename and change plan; owners delete.
+create policy organisations_read on public.organisations for select to authenticated
+  using (id in (select public.user_organisation_ids()));
+create policy organisations_update on public.organisations for update to authenticated
+  using ((select public.has_org_role(id, '{owner,admin}')))
+  with check ((select public.has_org_role(id, '{owner,admin}')));
+create policy organisations_delete on public.organisations for delete to authenticated
+  using ((select public.has_org_role(id, '{owner}')));
+-- Organisations are created by create_organisation(), which also makes the caller the owner.
+revoke insert, update on public.organisations from anon, authenticated;
+grant update (name, plan_id) on public.organisations to authenticated;
+-- Only listed plans can be chosen by a tenant; 'operator' is not for sale.
+create function public.organisations_check_plan() returns trigger
+language plpgsql as $$
+begin
+  if current_user in ('authenticated', 'anon')
+     and not exists (select 1 from public.plans where id = new.plan_id and listed) then
+    raise exception 'plan % cannot be chosen', new.plan_id using errcode = '23503';
+  end if;
+  return new;
+end
+$$;
+create trigger organisations_10_check_plan before update of plan_id on public.organisations
+  for each row execute function public.organisations_check_plan();
+
+-- organisation_members: members see each other; owners manage everyone, admins manage non-owners; anyone
+-- may leave. Making someone an owner takes an owner.
+create policy members_read on public.organisation_members for select to authenticated
+  using (organisation_id in (select public.user_organisation_ids()));
+create policy members_insert on public.organisation_members for insert to authenticated
+  with check (
+    (select public.has_org_role(organisation_id, '{owner}'))
+    or ((select public.has_org_role(organisation_id, '{admin}')) and role <> 'owner'));
+create policy members_update on public.organisation_members for update to authenticated
+  using (
+    (select public.has_org_role(organisation_id, '{owner}'))
+    or ((select public.has_org_role(organisation_id, '{admin}')) and role <> 'owner'))
+  with check (
+    (select public.has_org_role(organisation_id, '{owner}'))
+    or ((select public.has_org_role(organisation_id, '{admin}')) and role <> 'owner'));
+create policy members_delete on public.organisation_members for delete to authenticated
+  using (
+    user_id = (select auth.uid())
+    or (select public.has_org_role(organisation_id, '{owner}'))
+    or ((select public.has_org_role(organisation_id, '{admin}')) and role <> 'owner'));
+revoke update on public.organisation_members from anon, authenticated;
+grant update (role) on public.organisation_members to authenticated;
+
+-- An organisation always keeps an owner: the last one can be neither demoted nor removed (deleting the
+-- organisation itself cascades, and is allowed).
+create function public.members_keep_an_owner() returns trigger
+language plpgsql as $$
+begin
+  if old.role = 'owner' and (tg_op = 'DELETE' or new.role <> 'owner')
+     and exists (select 1 from public.organisations where id = old.organisation_id)
+     and not exists (
+       select 1 from public.organisation_members
+       where organisation_id = old.organisation_id and role = 'owner' and user_id <> old.user_id) then
+    raise exception 'an organisation needs an owner: make someone else owner first'
+      using errcode = 'BBB20';
+  end if;
+  return case when tg_op = 'DELETE' then old else new end;
+end
+$$;
+create trigger organisation_members_10_keep_owner before update of role or delete
+  on public.organisation_members for each row execute function public.members_keep_an_owner();
+
+-- organisation_invites: owners and admins; an owner invite takes an owner. Accepting is accept_invite().
+create policy invites_read on public.organisation_invites for select to authenticated
+  using ((select public.has_org_role(organisation_id, '{owner,admin}')));
+create policy invites_insert on public.organisation_invites for insert to authenticated
+  with check (
+    created_by = (select auth.uid())
+    and ((select public.has_org_role(organisation_id, '{owner}'))
+      or ((select public.has_org_role(organisation_id, '{admin}')) and role <> 'owner')));
+create policy invites_delete on public.organisation_invites for delete to authenticated
+  using ((select public.has_org_role(organisation_id, '{owner,admin}')));
+revoke update on public.organisation_invites from anon, authenticated;
+
+-- user_settings: your own row only, pointing at an organisation you belong to.
+create policy user_settings_own on public.user_settings for all to authenticated
+  using (user_id = (select auth.uid()))
+  with check (
+    user_id = (select auth.uid())
+    and (active_organisation_id is null
+      or active_organisation_id in (select public.user_organisation_ids())));
+
+-- jobs: members read their organisations' jobs; a share-link token reads its one job. Inserting is allowed
+-- within your organisations and plan (check_job_limits, in the plan limits migration). Changes go through
+-- the job service, which checks visibility as the user first.
+create policy jobs_read on public.jobs for select to authenticated
+  using (organisation_id in (select public.user_organisation_ids()));
+create policy jobs_read_shared on public.jobs for select to anon, authenticated
+  using (id = (select public.shared_job_id()));
+revoke update, delete on public.jobs from anon, authenticated;
+
+-- tasks: visible through their job (the jobs policies apply inside the subquery).
+create policy tasks_read on public.tasks for select to anon, authenticated
+  using (job_id in (select id from public.jobs));
+revoke insert, update, delete on public.tasks from anon, authenticated;
+
+-- domains and pages: shared across tenants, visible only through a job you can see.
+create policy domains_read on public.domains for select to authenticated
+  using (id in (select domain_id from public.jobs));
+create policy pages_read on public.pages for select to authenticated
+  using (domain_id in (select domain_id from public.jobs));
+revoke insert, update, delete on public.domains, public.pages from anon, authenticated;
+
+-- job_share_links: members of the job's organisation create, list and revoke.
+create policy share_links_read on public.job_share_links for select to authenticated
+  using (job_id in (select id from public.jobs where organisation_id in (select public.user_organisation_ids())));
+create policy share_links_insert on public.job_share_links for insert to authenticated
+  with check (
+    created_by = (select auth.uid())
+    and job_id in (select id from public.jobs where organisation_id in (select public.user_organisation_ids())));
+create policy share_links_revoke on public.job_share_links for update to authenticated
+  using (job_id in (select id from public.jobs where organisation_id in (select public.user_organisation_ids())))
+  with check (revoked_at is not null);
+revoke update on public.job_share_links from anon, authenticated;
+grant update (revoked_at) on public.job_share_links to authenticated;
+
+-- organisation_page_usage: members read; only claim_tasks writes.
+create policy page_usage_read on public.organisation_page_usage for select to authenticated
+  using (organisation_id in (select public.user_organisation_ids()));
+revoke insert, update, delete on public.organisation_page_usage from anon, authenticated;
+
+-- Organisations for users: create one (you become its owner), the personal one on first use, and invites.
+create function public.create_organisation(p_name text)
+returns public.organisations
+language plpgsql volatile security definer set search_path = '' as $$
+declare
+  v_uid uuid := (select auth.uid());
+  v_org public.organisations;
+begin
+  if v_uid is null then
+    raise exception 'sign in to create an organisation' using errcode = '42501';
+  end if;
+  insert into public.organisations (name) values (btrim(p_name)) returning * into v_org;
+  insert into public.organisation_members (organisation_id, user_id, role) values (v_org.id, v_uid, 'owner');
+  return v_org;
+end
+$$;
+
+-- Returns the caller's active organisation, creating a personal one if they belong to none.
+create function public.ensure_active_organisation()
+returns uuid
+language plpgsql volatile security definer set search_path = '' as $$
+declare
+  v_uid uuid := (select auth.uid());
+  v_org uuid;
+begin
+  if v_uid is null then
+    raise exception 'sign in first' using errcode = '42501';
+  end if;
+  select s.active_organisation_id into v_org from public.user_settings s
+  join public.organisation_members m on m.organisation_id = s.active_organisation_id and m.user_id = v_uid
+  where s.user_id = v_uid;
+  if v_org is not null then
+    return v_org;
+  end if;
+  -- Two first requests at once must not make two personal organisations.
+  perform pg_advisory_xact_lock(hashtextextended('bbb.personal_org:' || v_uid::text, 0));
+  select organisation_id into v_org from public.organisation_members
+  where user_id = v_uid order by created_at, organisation_id limit 1;
+  if v_org is null then
+    insert into public.organisations (name)
+    values (left(coalesce(nullif((select auth.jwt()) ->> 'email', ''), 'My') || '''s organisation', 200))
+    returning id into v_org;
+    insert into public.organisation_members (organisation_id, user_id, role) values (v_org, v_uid, 'owner');
+  end if;
+  insert into public.user_settings (user_id, active_organisation_id) values (v_uid, v_org)
+  on conflict (user_id) do update set active_organisation_id = excluded.active_organisation_id, updated_at = now();
+  return v_org;
+end
+$$;
+
+-- Accepting an invite: the token must be current and addressed to the caller's email.
+create function public.accept_invite(p_token text)
+returns uuid
+language plpgsql volatile security definer set search_path = '' as $$
+declare
+  v_uid uuid := (select auth.uid());
+  v_invite public.organisation_invites;
+begin
+  if v_uid is null then
+    raise exception 'sign in to accept an invite' using errcode = '42501';
+  end if;
+  select * into v_invite from public.organisation_invites
+  where token_hash = sha256(convert_to(p_token, 'UTF8')) for update;
+  if not found or v_invite.accepted_at is not null then
+    raise exception 'this invite does not exist or was already used' using errcode = 'BBB10';
+  end if;
+  if v_invite.expires_at <= now() then
+    raise exception 'this invite has expired: ask for a new one' using errcode = 'BBB11';
+  end if;
+  if lower(coalesce((select auth.jwt()) ->> 'email', '')) <> v_invite.email then
+    raise exception 'this invite is for another email address' using errcode = 'BBB12';
+  end if;
+  insert into public.organisation_members (organisation_id, user_id, role)
+  values (v_invite.organisation_id, v_uid, v_invite.role)
+  on conflict (organisation_id, user_id) do nothing;
+  update public.organisation_invites set accepted_at = now(), accepted_by = v_uid where id = v_invite.id;
+  return v_invite.organisation_id;
+end
+$$;
+
+revoke execute on function public.create_organisation(text) from public, anon;
+revoke execute on function public.ensure_active_organisation() from public, anon;
+revoke execute on function public.accept_invite(text) from public, anon;
+revoke execute on function public.organisation_member_emails(uuid) from public, anon;
+grant execute on function public.create_organisation(text) to authenticated, service_role;
+grant execute on function public.ensure_active_organisation() to authenticated, service_role;
+grant execute on function public.accept_invite(text) to authenticated, service_role;
+grant execute on function public.organisation_member_emails(uuid) to authenticated, service_role;
