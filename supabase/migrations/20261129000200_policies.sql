@@ -31,8 +31,18 @@ language sql stable security definer set search_path = '' as $$
     and s.revoked_at is null and s.expires_at > now();
 $$;
 
--- plans: a public price list.
+-- Default privileges give the API roles every privilege on public's tables and sequences; RLS governs only
+-- SELECT, INSERT, UPDATE and DELETE. TRUNCATE ignores RLS, TRIGGER and REFERENCES attach objects to our
+-- tables, and sequence privileges allow setval(): none of these is for tenants.
+revoke truncate, references, trigger on all tables in schema public from anon, authenticated;
+revoke all on all sequences in schema public from anon, authenticated;
+alter default privileges in schema public revoke truncate, references, trigger on tables from anon, authenticated;
+alter default privileges in schema public revoke all on sequences from anon, authenticated;
+
+-- plans: a public price list; members also read their organisations' plans, which may be unlisted.
 create policy plans_read on public.plans for select to anon, authenticated using (listed);
+create policy plans_read_own on public.plans for select to authenticated
+  using (id in (select o.plan_id from public.organisations o));
 
 -- organisations: members read; owners and admins rename and change plan; owners delete.
 create policy organisations_read on public.organisations for select to authenticated
@@ -87,6 +97,11 @@ grant update (role) on public.organisation_members to authenticated;
 create function public.members_keep_an_owner() returns trigger
 language plpgsql as $$
 begin
+  if old.role = 'owner' and (tg_op = 'DELETE' or new.role <> 'owner') then
+    -- Two owners demoting each other at once would each still see the other as owner: take turns per
+    -- organisation, and the check below (a fresh snapshot after the wait) sees the first one's change.
+    perform pg_advisory_xact_lock(hashtextextended('bbb.org_owners:' || old.organisation_id::text, 0));
+  end if;
   if old.role = 'owner' and (tg_op = 'DELETE' or new.role <> 'owner')
      and exists (select 1 from public.organisations where id = old.organisation_id)
      and not exists (
@@ -128,12 +143,19 @@ create policy jobs_read on public.jobs for select to authenticated
   using (organisation_id in (select public.user_organisation_ids()));
 create policy jobs_read_shared on public.jobs for select to anon, authenticated
   using (id = (select public.shared_job_id()));
-revoke update, delete on public.jobs from anon, authenticated;
+-- Tenants choose a job's options only: status, counters, timestamps and stats are the system's (a back-dated
+-- created_at would also slip past the 30-day job limit).
+revoke insert, update, delete on public.jobs from anon, authenticated;
+grant insert (organisation_id, created_by, domain_id, root_url, source, max_pages, concurrency, use_sitemap,
+  find_links, include_patterns, exclude_patterns, max_attempts, discovery_status) on public.jobs to authenticated;
 
 -- tasks: visible through their job (the jobs policies apply inside the subquery).
 create policy tasks_read on public.tasks for select to anon, authenticated
   using (job_id in (select id from public.jobs));
 revoke insert, update, delete on public.tasks from anon, authenticated;
+-- An owner deleting their organisation cascades to its tasks, and the counters' statement trigger then fires as
+-- that tenant, who may not touch job counters: it runs as its owner (a trigger function cannot be called).
+alter function public.tasks_count_deleted() security definer set search_path = '';
 
 -- domains and pages: shared across tenants, visible only through a job you can see.
 create policy domains_read on public.domains for select to authenticated

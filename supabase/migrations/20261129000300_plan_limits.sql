@@ -51,26 +51,52 @@ begin
 end
 $$;
 
+-- Job creation needs the domain row, which tenants cannot write directly.
+-- An existing domain is only read, so creating jobs for the same site never queues on its row; a new one
+-- is inserted, and when another transaction inserted it first, read again (a fresh snapshot per statement).
+create function public.ensure_domain(p_host text) returns bigint
+language plpgsql volatile security definer set search_path = '' as $$
+declare
+  v_id bigint;
+begin
+  select id into v_id from public.domains where host = lower(p_host);
+  if v_id is null then
+    insert into public.domains (host) values (lower(p_host)) on conflict (host) do nothing returning id into v_id;
+  end if;
+  if v_id is null then
+    select id into v_id from public.domains where host = lower(p_host);
+  end if;
+  return v_id;
+end
+$$;
+
+-- Domains and their pages become visible through a job, so a job row must name the domain of its own URL:
+-- otherwise a direct insert could pick any domain id and read what other tenants crawled there.
+create function public.job_domain_matches(p_domain_id bigint, p_root_url text) returns boolean
+language sql stable security definer set search_path = '' as $$
+  select exists (
+    select 1 from public.domains d
+    where d.id = p_domain_id
+      and d.host = lower(substring(p_root_url from '^[Hh][Tt][Tt][Pp][Ss]?://(?:[^/?#@]*@)?(\[[^]]*\]|[^/:?#]*)'))
+  );
+$$;
+
 create policy jobs_insert on public.jobs for insert to authenticated
   with check (
     created_by = (select auth.uid())
     and source = 'manual'
+    and public.job_domain_matches(domain_id, root_url)
     and public.check_job_limits(organisation_id, max_pages));
-
--- Job creation needs the domain row, which tenants cannot write directly.
-create function public.ensure_domain(p_host text) returns bigint
-language sql volatile security definer set search_path = '' as $$
-  insert into public.domains (host) values (lower(p_host))
-  on conflict (host) do update set host = excluded.host
-  returning id;
-$$;
 
 revoke execute on function public.check_job_limits(uuid, integer) from public, anon;
 revoke execute on function public.ensure_domain(text) from public, anon;
-revoke execute on function public.org_pages_remaining(uuid) from public, anon;
+revoke execute on function public.job_domain_matches(bigint, text) from public, anon;
+grant execute on function public.job_domain_matches(bigint, text) to authenticated, service_role;
 grant execute on function public.check_job_limits(uuid, integer) to authenticated, service_role;
 grant execute on function public.ensure_domain(text) to authenticated, service_role;
-grant execute on function public.org_pages_remaining(uuid) to authenticated, service_role;
+-- It reads any organisation's usage with no membership check, so it is the queue's only.
+revoke execute on function public.org_pages_remaining(uuid) from public, anon, authenticated;
+grant execute on function public.org_pages_remaining(uuid) to service_role;
 
 -- claim_tasks, now within each organisation's daily page quota. As before, plus:
 --   * a job whose organisation has no pages left today is not a candidate (its tasks wait, pending);
