@@ -94,13 +94,16 @@ function toInvalid(err: unknown): InvalidTokenError {
   return new InvalidTokenError('the token could not be verified');
 }
 
-/** Signs HS256 tokens with the project secret: access tokens, and the anon and service-role keys. */
+/**
+ * Signs HS256 tokens with the project secret: access tokens, and the anon and service-role keys. `now` (Unix
+ * seconds) lets the caller's clock set iat and exp, so they match the expires_at it reports.
+ */
 export async function signHs256(
   secret: string,
   claims: JWTPayload,
   expiresInSeconds: number,
+  now = Math.floor(Date.now() / 1000),
 ): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
   return new SignJWT(claims)
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setIssuedAt(now)

@@ -11,6 +11,7 @@ import { crawlCommand } from './crawl.ts';
 import { type CrawlFlags, describeIssues, integerArg } from './crawl-options.ts';
 import { EXIT_USAGE, UsageError } from './errors.ts';
 import { jobsCancelCommand, jobsListCommand, jobsShowCommand } from './jobs.ts';
+import { keysCommand } from './keys.ts';
 import { migrateCommand } from './migrate.ts';
 import { serveCommand } from './serve.ts';
 import { workerCommand } from './worker.ts';
@@ -79,6 +80,15 @@ program
   .description('Apply pending database migrations and exit.')
   .addOption(dataDirOption())
   .action(async (opts: { dataDir?: string }) => migrateCommand({ dataDir: opts.dataDir }));
+
+program
+  .command('keys')
+  .description(
+    'Print the anon and service-role API keys for the built-in auth server (made from the JWT secret).',
+  )
+  .option('--json', 'print {anon_key, service_role_key} as JSON')
+  .addOption(dataDirOption())
+  .action(async (opts: { json?: boolean; dataDir?: string }) => keysCommand(opts));
 
 const jobs = program
   .command('jobs')

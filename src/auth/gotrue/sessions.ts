@@ -1,0 +1,128 @@
+// Sessions and their refresh tokens (auth.sessions, auth.refresh_tokens). Each refresh swaps the token for a
+// new one; the old one is revoked. Presenting a revoked token again means it was copied or stolen, so the
+// whole session is revoked. Only a SHA-256 of each token is stored (`token`, and `parent` for the one it
+// replaced): a database read never yields a usable refresh token.
+//
+// Every change to a session's tokens first locks the session row (FOR UPDATE), then the token row: two
+// refreshes with the same token run one after the other, the second sees the first's revocation, and the
+// fixed lock order means concurrent refreshes and logouts cannot deadlock.
+import { createHash, randomBytes } from 'node:crypto';
+import type { Sql, TxSql } from '../../db/client.ts';
+import { GotrueError, validationFailed } from './errors.ts';
+
+type Db = Sql | TxSql;
+
+export interface SessionRow {
+  id: string;
+  user_id: string;
+  created_at: Date;
+  not_after: Date | null;
+}
+
+export type LogoutScope = 'global' | 'local' | 'others';
+
+// GoTrue's zero instance id, as on every row it writes.
+const INSTANCE_ID = '00000000-0000-0000-0000-000000000000';
+const MIN_TOKEN_LENGTH = 12;
+const MAX_TOKEN_LENGTH = 255;
+
+export const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
+
+// 24 random bytes: 32 URL-safe characters, longer than GoTrue's 12-character legacy tokens.
+const newToken = () => randomBytes(24).toString('base64url');
+
+async function issueRefreshToken(
+  tx: TxSql,
+  session: SessionRow,
+  parent: string | null,
+  at: Date,
+): Promise<string> {
+  const token = newToken();
+  await tx`
+    insert into auth.refresh_tokens (instance_id, token, user_id, revoked, created_at, updated_at, parent, session_id)
+    values (${INSTANCE_ID}, ${hashToken(token)}, ${session.user_id}, false, ${at}, ${at}, ${parent}, ${session.id})`;
+  return token;
+}
+
+export async function startSession(
+  tx: TxSql,
+  userId: string,
+  at: Date,
+  userAgent: string | undefined,
+): Promise<{ session: SessionRow; refreshToken: string }> {
+  const [session] = await tx<SessionRow[]>`
+    insert into auth.sessions (id, user_id, created_at, updated_at, user_agent)
+    values (gen_random_uuid(), ${userId}, ${at}, ${at}, ${userAgent?.slice(0, 512) ?? null})
+    returning id, user_id, created_at, not_after`;
+  return { session: session!, refreshToken: await issueRefreshToken(tx, session!, null, at) };
+}
+
+const isLive = (s: SessionRow, at: Date) => s.not_after === null || s.not_after > at;
+
+/** The session an access token names, if it has not been logged out or revoked. */
+export async function findLiveSession(db: Db, id: string, at: Date): Promise<SessionRow | undefined> {
+  const [row] = await db<SessionRow[]>`
+    select id, user_id, created_at, not_after from auth.sessions where id = ${id}`;
+  return row && isLive(row, at) ? row : undefined;
+}
+
+const notFound = () =>
+  new GotrueError(400, 'refresh_token_not_found', 'Invalid Refresh Token: Refresh Token Not Found');
+
+/**
+ * Swaps a refresh token for a new one in the same session. A reused (already swapped) token revokes every
+ * token of its session and ends the session; that revocation is committed before the error is thrown.
+ */
+export async function rotateRefreshToken(
+  sql: Sql,
+  token: string,
+  at: Date,
+): Promise<{ session: SessionRow; refreshToken: string }> {
+  if (token.length < MIN_TOKEN_LENGTH || token.length > MAX_TOKEN_LENGTH) {
+    throw validationFailed('Refresh token is not valid');
+  }
+  const hash = hashToken(token);
+  const outcome = await sql.begin(async (tx) => {
+    const [found] = await tx<{ session_id: string | null }[]>`
+      select session_id from auth.refresh_tokens where token = ${hash}`;
+    if (!found?.session_id) return notFound();
+    const [session] = await tx<SessionRow[]>`
+      select id, user_id, created_at, not_after from auth.sessions where id = ${found.session_id} for update`;
+    // A logout deletes the session, and its tokens with it.
+    if (!session) return notFound();
+    const [current] = await tx<{ id: string; revoked: boolean | null }[]>`
+      select id, revoked from auth.refresh_tokens where token = ${hash} for update`;
+    if (!current) return notFound();
+    if (current.revoked) {
+      await tx`update auth.refresh_tokens set revoked = true, updated_at = ${at}
+               where session_id = ${session.id} and revoked is not true`;
+      await tx`update auth.sessions set not_after = ${at}, updated_at = ${at}
+               where id = ${session.id} and (not_after is null or not_after > ${at})`;
+      return new GotrueError(400, 'refresh_token_already_used', 'Invalid Refresh Token: Already Used');
+    }
+    if (!isLive(session, at)) {
+      return new GotrueError(400, 'session_expired', 'Invalid Refresh Token: Session Expired');
+    }
+    await tx`update auth.refresh_tokens set revoked = true, updated_at = ${at} where id = ${current.id}`;
+    await tx`update auth.sessions set updated_at = ${at}, refreshed_at = ${at} where id = ${session.id}`;
+    return { session, refreshToken: await issueRefreshToken(tx, session, hash, at) };
+  });
+  if (outcome instanceof GotrueError) throw outcome;
+  return outcome;
+}
+
+/** Ends sessions the way GoTrue's /logout does: deleting them (their refresh tokens go with them). */
+export async function endSessions(
+  sql: Sql,
+  userId: string,
+  sessionId: string | undefined,
+  scope: LogoutScope,
+): Promise<void> {
+  if (sessionId && scope === 'local') {
+    await sql`delete from auth.sessions where id = ${sessionId} and user_id = ${userId}`;
+  } else if (sessionId && scope === 'others') {
+    await sql`delete from auth.sessions where user_id = ${userId} and id <> ${sessionId}`;
+  } else {
+    await sql`delete from auth.sessions where user_id = ${userId}`;
+  }
+}

@@ -1,0 +1,55 @@
+// GET /user and POST /logout: the signed-in calls supabase-js makes for getUser and signOut. Both refuse an
+// access token whose session has been logged out (403 session_not_found, which makes auth-js drop it).
+import { createRoute } from '@hono/zod-openapi';
+import { type AppDeps, router } from '../../api/context.ts';
+import { signedIn } from './guards.ts';
+import { errorResponses, LogoutQuery, UserSchema } from './schemas.ts';
+import { endSessions } from './sessions.ts';
+import { userJson } from './users.ts';
+
+const security = [{ apikey: [], bearer: [] }];
+const refusals = errorResponses({
+  401: 'No Bearer token (no_authorization)',
+  403: 'The token is not valid (bad_jwt), or its user or session is gone (user_not_found, session_not_found)',
+});
+
+const getUser = createRoute({
+  method: 'get',
+  path: '/user',
+  tags: ['auth'],
+  summary: 'The signed-in user',
+  security,
+  responses: {
+    200: { description: 'The user', content: { 'application/json': { schema: UserSchema } } },
+    ...refusals,
+  },
+});
+
+const logout = createRoute({
+  method: 'post',
+  path: '/logout',
+  tags: ['auth'],
+  summary: 'End sessions: their refresh tokens stop working',
+  security,
+  request: { query: LogoutQuery },
+  responses: { 204: { description: 'Signed out' }, ...refusals },
+});
+
+export function userRoutes(deps: AppDeps) {
+  const r = router();
+  const clock = () => new Date(deps.now?.() ?? Date.now());
+
+  r.openapi(getUser, async (c) => {
+    const { user } = await signedIn(deps, c, clock());
+    return c.json(userJson(user), 200);
+  });
+
+  r.openapi(logout, async (c) => {
+    const { scope = 'global' } = c.req.valid('query');
+    const { user, session } = await signedIn(deps, c, clock());
+    await endSessions(deps.sql, user.id, session?.id, scope);
+    return c.body(null, 204);
+  });
+
+  return r;
+}
