@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { compileFilters, validateFilterPattern } from '../crawler/filters.ts';
 import { tryNormaliseUrl } from '../crawler/url.ts';
-import type { Sql } from '../db/client.ts';
+import type { Sql, TxSql } from '../db/client.ts';
 import { cancelJob, insertJob, type JobRow, type JobSource, startJob } from './jobs.ts';
 import { enqueueUrls } from './tasks.ts';
 
@@ -77,30 +77,67 @@ export function validateJobOptions(
   return { ...parsed.data, rootUrl, rootAdmitted };
 }
 
-export async function createJob(sql: Sql, input: JobOptions): Promise<CreatedJob> {
-  const options = validateJobOptions(input);
+/** A signed-in user's verified JWT claims; `sub` is the user id. */
+export interface UserIdentity {
+  sub: string;
+  [claim: string]: unknown;
+}
+
+export interface CreateJobOptions {
+  /**
+   * Create the job as this user (the API): the steps a tenant may take run as role `authenticated` with these
+   * claims, so Row Level Security and the plan limits in the jobs INSERT policy decide; the job is then
+   * `source: 'manual'`, created by the user. Without it (the CLI, webhooks, schedules) everything runs as the
+   * connection's own role.
+   */
+  as?: UserIdentity;
+}
+
+/** The organisation is not one the user belongs to (or does not exist): the API answers 404 either way. */
+export class UnknownOrganisationError extends Error {
+  override name = 'UnknownOrganisationError';
+  constructor(readonly organisationId: string) {
+    super(`Unknown organisation ${organisationId}: you are not a member of it.`);
+  }
+}
+
+export async function createJob(
+  sql: Sql,
+  input: JobOptions,
+  { as }: CreateJobOptions = {},
+): Promise<CreatedJob> {
+  const options = validateJobOptions(as ? { ...input, source: 'manual', createdBy: as.sub } : input);
   const host = new URL(options.rootUrl).hostname;
   return sql.begin(async (tx) => {
-    const active = await tx<{ id: string }[]>`
-      select j.id from jobs j join domains d on d.id = j.domain_id
-      where j.organisation_id = ${options.organisationId} and d.host = ${host}
-        and j.status in ('pending', 'running')
-      order by j.id`;
-    for (const { id } of active) await cancelJob(tx as unknown as Sql, id);
-    const job = await insertJob(tx as unknown as Sql, {
-      organisationId: options.organisationId,
-      createdBy: options.createdBy ?? null,
-      rootUrl: options.rootUrl,
-      source: options.source as JobSource,
-      maxPages: options.maxPages,
-      concurrency: options.concurrency,
-      useSitemap: options.useSitemap,
-      findLinks: options.findLinks,
-      includePatterns: options.include,
-      excludePatterns: options.exclude,
-      maxAttempts: options.maxAttempts,
-      discoveryStatus: options.useSitemap ? 'pending' : 'skipped',
-    });
+    let superseded: string[];
+    let job: JobRow;
+    if (as) {
+      ({ superseded, job } = await insertAsUser(tx, as, options, host));
+      // The user could see these jobs and may replace them; cancelling is a system step.
+      for (const id of superseded) await cancelJob(tx as unknown as Sql, id);
+    } else {
+      const active = await tx<{ id: string }[]>`
+        select j.id from jobs j join domains d on d.id = j.domain_id
+        where j.organisation_id = ${options.organisationId} and d.host = ${host}
+          and j.status in ('pending', 'running')
+        order by j.id`;
+      for (const { id } of active) await cancelJob(tx as unknown as Sql, id);
+      superseded = active.map((a) => a.id);
+      job = await insertJob(tx as unknown as Sql, {
+        organisationId: options.organisationId,
+        createdBy: options.createdBy ?? null,
+        rootUrl: options.rootUrl,
+        source: options.source as JobSource,
+        maxPages: options.maxPages,
+        concurrency: options.concurrency,
+        useSitemap: options.useSitemap,
+        findLinks: options.findLinks,
+        includePatterns: options.include,
+        excludePatterns: options.exclude,
+        maxAttempts: options.maxAttempts,
+        discoveryStatus: options.useSitemap ? 'pending' : 'skipped',
+      });
+    }
     // Filters apply to the root as to every other source; an excluded home page leaves the sitemap to seed.
     if (options.rootAdmitted) {
       await enqueueUrls(tx as unknown as Sql, job.id, [options.rootUrl], {
@@ -109,6 +146,40 @@ export async function createJob(sql: Sql, input: JobOptions): Promise<CreatedJob
       });
     }
     const started = await startJob(tx as unknown as Sql, job.id);
-    return { job: started, superseded: active.map((a) => a.id) };
+    return { job: started, superseded };
   }) as Promise<CreatedJob>;
+}
+
+/**
+ * The tenant's part of creating a job, as the user: the organisation must be theirs, the jobs it supersedes
+ * are the ones they can see, and the INSERT passes the jobs_insert policy (membership, created_by, source and
+ * the plan limits, which raise BBB01/BBB02). Ends back in the connection's own role, for the system steps.
+ */
+async function insertAsUser(
+  tx: TxSql,
+  as: UserIdentity,
+  options: ReturnType<typeof validateJobOptions>,
+  host: string,
+): Promise<{ superseded: string[]; job: JobRow }> {
+  await tx`select set_config('role', 'authenticated', true),
+                  set_config('request.jwt.claims', ${JSON.stringify({ ...as, role: 'authenticated' })}, true)`;
+  const [member] = await tx`select 1 from organisations where id = ${options.organisationId}`;
+  if (!member) throw new UnknownOrganisationError(options.organisationId);
+  const [domain] = await tx<{ id: number }[]>`select public.ensure_domain(${host}) as id`;
+  const active = await tx<{ id: string }[]>`
+    select id from jobs
+    where organisation_id = ${options.organisationId} and domain_id = ${domain!.id}
+      and status in ('pending', 'running')
+    order by id`;
+  const [job] = await tx<JobRow[]>`
+    insert into jobs (organisation_id, created_by, domain_id, root_url, source, max_pages, concurrency,
+      use_sitemap, find_links, include_patterns, exclude_patterns, max_attempts, discovery_status)
+    values (${options.organisationId}, ${as.sub}, ${domain!.id}, ${options.rootUrl}, 'manual',
+      ${options.maxPages}, ${options.concurrency}, ${options.useSitemap}, ${options.findLinks},
+      ${options.include}::text[], ${options.exclude}::text[], ${options.maxAttempts},
+      ${options.useSitemap ? 'pending' : 'skipped'})
+    returning *`;
+  // 'none' is the connection's own role (verified on PostgreSQL 15 and 17), as SET LOCAL ROLE NONE.
+  await tx`select set_config('role', 'none', true), set_config('request.jwt.claims', '', true)`;
+  return { superseded: active.map((a) => a.id), job: job! };
 }

@@ -1,0 +1,225 @@
+// The job routes' request and response shapes: one zod schema validates a request and documents it in
+// /v1/openapi.json. Names are the API's (snake_case); the job service's own option names are camelCase.
+import { z } from '@hono/zod-openapi';
+
+export const ErrorBody = z
+  .object({
+    error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }),
+  })
+  .openapi('Error');
+
+export function errorResponse(description: string) {
+  return { description, content: { 'application/json': { schema: ErrorBody } } };
+}
+
+export const JobIdParams = z.object({
+  id: z.uuid('the job id is a UUID, as returned when the job was created').openapi({
+    param: { name: 'id', in: 'path' },
+    example: '2f1c6d3e-8a4b-4c55-9d0e-1a2b3c4d5e6f',
+  }),
+});
+
+/** A comma-separated query parameter whose items must each be one of `values`; empty means no filter. */
+export function commaList<const T extends string>(values: readonly [T, ...T[]], what: string) {
+  return z
+    .string()
+    .optional()
+    .transform((text, ctx): T[] | undefined => {
+      if (text === undefined || text.trim() === '') return undefined;
+      const items = [...new Set(text.split(',').map((s) => s.trim()))];
+      const bad = items.filter((s) => !(values as readonly string[]).includes(s));
+      if (bad.length > 0) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${what} must be a comma-separated list of ${values.join(', ')} (not ${bad.join(', ')})`,
+        });
+        return z.NEVER;
+      }
+      return items as T[];
+    })
+    .openapi({ type: 'string', description: `comma-separated: ${values.join(', ')}` });
+}
+
+export const limitParam = z.coerce
+  .number('limit must be a whole number from 1 to 200')
+  .int('limit must be a whole number from 1 to 200')
+  .min(1, 'limit must be at least 1')
+  .max(200, 'limit is at most 200')
+  .default(50)
+  .openapi({ description: 'rows per page, 1–200 (default 50)' });
+
+export const cursorParam = z
+  .string()
+  .max(1000, 'the cursor is not one this API returned')
+  .optional()
+  .openapi({ description: 'next_cursor from the previous page; omit for the first page' });
+
+export const pageOf = <T extends z.ZodType>(item: T) =>
+  z.object({
+    data: z.array(item),
+    next_cursor: z
+      .string()
+      .nullable()
+      .openapi({ description: 'pass as `cursor` for the next page; null at the end' }),
+  });
+
+export const JOB_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const;
+
+const optionFields = {
+  max_pages: z
+    .number('max_pages must be a whole number')
+    .int('max_pages must be a whole number')
+    .min(1, 'max_pages must be at least 1')
+    .max(1_000_000, 'max_pages is at most 1000000 (your plan may allow fewer)'),
+  concurrency: z
+    .number('concurrency must be a whole number')
+    .int('concurrency must be a whole number')
+    .min(1, 'concurrency must be at least 1')
+    .max(200, 'concurrency above 200 is not allowed'),
+  use_sitemap: z.boolean('use_sitemap must be true or false'),
+  find_links: z.boolean('find_links must be true or false'),
+  include: z
+    .array(z.string('each include pattern is a string'), 'include must be a list of URL patterns')
+    .max(100, 'at most 100 include patterns'),
+  exclude: z
+    .array(z.string('each exclude pattern is a string'), 'exclude must be a list of URL patterns')
+    .max(100, 'at most 100 exclude patterns'),
+  max_attempts: z
+    .number('max_attempts must be a whole number')
+    .int('max_attempts must be a whole number')
+    .min(1, 'max_attempts must be at least 1')
+    .max(20, 'max_attempts is at most 20'),
+};
+
+// Unknown fields are refused: a misspelt option (`maxPages`) silently ignored would crawl with the default.
+export const CreateJobBody = z
+  .strictObject(
+    {
+      url: z
+        .string('give the site URL to crawl, e.g. https://example.com/')
+        .min(1, 'give the site URL to crawl, e.g. https://example.com/')
+        .max(2048, 'the URL is longer than 2048 characters'),
+      organisation_id: z
+        .uuid('organisation_id is a UUID (omit it to use your active organisation)')
+        .optional(),
+      max_pages: optionFields.max_pages
+        .optional()
+        .openapi({ description: 'default: 1000, or your plan’s pages per job if that is lower' }),
+      concurrency: optionFields.concurrency.optional(),
+      use_sitemap: optionFields.use_sitemap.optional(),
+      find_links: optionFields.find_links.optional(),
+      include: optionFields.include.optional(),
+      exclude: optionFields.exclude.optional(),
+      max_attempts: optionFields.max_attempts.optional(),
+    },
+    {
+      error: (issue) =>
+        issue.code === 'invalid_type'
+          ? 'send a JSON object such as {"url": "https://example.com/"}'
+          : undefined,
+    },
+  )
+  .openapi('CreateJob', { example: { url: 'https://example.com/', max_pages: 500 } });
+
+const percentiles = z.object({
+  p50: z.number().nullable(),
+  p90: z.number().nullable(),
+  p95: z.number().nullable(),
+  p99: z.number().nullable(),
+});
+
+export const JobStatsSchema = z
+  .object({
+    pages: z.object({
+      ok: z.number(),
+      broken: z.number(),
+      redirected: z.number(),
+      skipped: z.number(),
+      errored: z.number(),
+      blocked_by_robots: z.number(),
+    }),
+    cache_hit_ratio: z.object({ before: z.number().nullable(), after: z.number().nullable() }),
+    response_time_ms: z.object({ before: percentiles, after: percentiles }),
+    slowest: z.array(
+      z.object({
+        url: z.string(),
+        response_time_ms: z.number(),
+        warm_response_time_ms: z.number().nullable(),
+      }),
+    ),
+    time_saved_ms: z.number(),
+  })
+  .openapi('JobStats', { description: 'written once, when the job finishes' });
+
+const jobFields = {
+  id: z.uuid(),
+  organisation_id: z.uuid(),
+  created_by: z.uuid().nullable(),
+  root_url: z.string(),
+  domain: z.string(),
+  source: z.enum(['manual', 'webhook', 'schedule', 'cli']),
+  status: z.enum(JOB_STATUSES),
+  paused_reason: z.enum(['daily_page_quota']).nullable().openapi({
+    description:
+      "a running job waits when its organisation's daily page quota is used; it resumes the next UTC day",
+  }),
+  error_message: z.string().nullable(),
+  options: z.object(optionFields),
+  tasks: z.object({
+    total: z.number(),
+    pending: z.number(),
+    running: z.number(),
+    completed: z.number(),
+    failed: z.number(),
+    skipped: z.number(),
+  }),
+  progress: z.number().openapi({ description: 'percent of tasks finished, 0–100' }),
+  discovery_status: z.enum(['pending', 'running', 'done', 'skipped']),
+  stats: JobStatsSchema.nullable(),
+  created_at: z.string(),
+  started_at: z.string().nullable(),
+  completed_at: z.string().nullable(),
+  updated_at: z.string(),
+};
+
+export const Job = z.object(jobFields).openapi('Job');
+export type JobJson = z.infer<typeof Job>;
+
+// What a share link shows: the job and its results, nothing about the organisation or who made it.
+export const SharedJob = Job.omit({ organisation_id: true, created_by: true, paused_reason: true }).openapi(
+  'SharedJob',
+);
+export type SharedJobJson = z.infer<typeof SharedJob>;
+
+const timestampParam = (name: string) =>
+  z.iso
+    .datetime({ offset: true, message: `${name} is an ISO 8601 time, e.g. 2026-01-31T12:00:00Z` })
+    .optional();
+
+export const JobListQuery = z.object({
+  status: commaList(JOB_STATUSES, 'status'),
+  organisation_id: z
+    .uuid('organisation_id is a UUID')
+    .optional()
+    .openapi({ description: 'the organisation whose jobs to list; default: your active organisation' }),
+  domain: z
+    .string()
+    .max(253, 'domain is a host name such as example.com')
+    .optional()
+    .openapi({ description: 'exact host, e.g. www.example.com' }),
+  q: z
+    .string()
+    .max(2048, 'q is at most 2048 characters')
+    .optional()
+    .openapi({ description: 'text the root URL contains (case-insensitive)' }),
+  created_after: timestampParam('created_after'),
+  created_before: timestampParam('created_before'),
+  limit: limitParam,
+  cursor: cursorParam,
+});
+export type JobListFilters = z.output<typeof JobListQuery>;
+
+/** `%`, `_` and `\` match themselves: user text is a substring, never a pattern. */
+export function likeContains(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
