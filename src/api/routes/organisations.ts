@@ -1,6 +1,171 @@
-// Placeholder until this route group lands.
+// Organisations: list yours (a personal one appears on first use), create, rename or change plan, delete, and
+// switch which one your requests act on. Members and invites are sub-routers.
+//   GET    /organisations                 yours, with your role and which is active
+//   POST   /organisations                 create one; you become its owner
+//   PATCH  /organisations/:id             rename or change plan (owners and admins)
+//   DELETE /organisations/:id             delete it and everything in it (owners)
+//   POST   /organisations/:id/switch      make it your active organisation
+import { createRoute, z } from '@hono/zod-openapi';
 import { type AppDeps, router } from '../context.ts';
+import { ApiError } from '../errors.ts';
+import { callerRole, listOrganisations, refusedAs } from '../orgs/access.ts';
+import { errorResponses, json, organisationSchema, orgParams } from '../orgs/schemas.ts';
+import { activeOrganisation, userTx } from '../user-db.ts';
+import { inviteRoutes } from './invites.ts';
+import { memberRoutes } from './members.ts';
 
-export function organisationRoutes(_deps: AppDeps) {
-  return router();
+const nameSchema = z
+  .string({ error: 'give the organisation a name' })
+  .trim()
+  .min(1, 'give the organisation a name')
+  .max(200, 'organisation names are at most 200 characters');
+
+const list = createRoute({
+  method: 'get',
+  path: '/organisations',
+  tags: ['organisations'],
+  summary: 'Your organisations',
+  responses: {
+    200: json(z.object({ data: z.array(organisationSchema) }), 'Your organisations, oldest first'),
+  },
+});
+
+const create = createRoute({
+  method: 'post',
+  path: '/organisations',
+  tags: ['organisations'],
+  summary: 'Create an organisation; you become its owner',
+  request: {
+    body: { required: true, content: { 'application/json': { schema: z.object({ name: nameSchema }) } } },
+  },
+  responses: { 201: json(organisationSchema, 'The new organisation'), ...errorResponses(400) },
+});
+
+const update = createRoute({
+  method: 'patch',
+  path: '/organisations/{id}',
+  tags: ['organisations'],
+  summary: 'Rename an organisation or change its plan (owners and admins)',
+  request: {
+    params: orgParams,
+    body: {
+      required: true,
+      content: {
+        'application/json': {
+          schema: z
+            .object({
+              name: nameSchema.optional(),
+              plan_id: z
+                .string({ error: 'give a plan id from GET /v1/plans, e.g. pro' })
+                .min(1, 'give a plan id from GET /v1/plans, e.g. pro')
+                .optional(),
+            })
+            .refine((b) => b.name !== undefined || b.plan_id !== undefined, {
+              message: 'give a new name or plan_id',
+            }),
+        },
+      },
+    },
+  },
+  responses: {
+    200: json(organisationSchema, 'The organisation as changed'),
+    ...errorResponses(400, 403, 404),
+  },
+});
+
+const remove = createRoute({
+  method: 'delete',
+  path: '/organisations/{id}',
+  tags: ['organisations'],
+  summary: 'Delete an organisation with its jobs, members and invites (owners)',
+  request: { params: orgParams },
+  responses: { 204: { description: 'Deleted' }, ...errorResponses(400, 403, 404) },
+});
+
+// A POST on the organisation rather than PUT /me/active-organisation: it keeps every organisation action
+// under /organisations/:id, and the body-less call is hard to get wrong.
+const switchTo = createRoute({
+  method: 'post',
+  path: '/organisations/{id}/switch',
+  tags: ['organisations'],
+  summary: 'Make this your active organisation (the default for jobs, usage and the dashboard)',
+  request: { params: orgParams },
+  responses: { 200: json(organisationSchema, 'The organisation, now active'), ...errorResponses(400, 404) },
+});
+
+export function organisationRoutes(deps: AppDeps) {
+  const r = router();
+
+  r.openapi(list, async (c) => {
+    const data = await userTx(deps, c, async (tx) => {
+      await activeOrganisation(tx);
+      return listOrganisations(tx);
+    });
+    return c.json({ data }, 200);
+  });
+
+  r.openapi(create, async (c) => {
+    const { name } = c.req.valid('json');
+    const [org] = await userTx(deps, c, async (tx) => {
+      await activeOrganisation(tx);
+      const [row] = await tx<{ id: string }[]>`select id from public.create_organisation(${name})`;
+      return listOrganisations(tx, row!.id);
+    });
+    return c.json(org!, 201);
+  });
+
+  r.openapi(update, async (c) => {
+    const { id } = c.req.valid('param');
+    const body = c.req.valid('json');
+    const [org] = await userTx(deps, c, async (tx) => {
+      await callerRole(tx, id);
+      if (body.plan_id !== undefined) {
+        const [plan] = await tx`select 1 from public.plans where id = ${body.plan_id} and listed`;
+        if (!plan) {
+          throw new ApiError(400, 'validation_failed', 'the request is not valid', [
+            { path: 'plan_id', message: 'choose one of the plans GET /v1/plans lists' },
+          ]);
+        }
+      }
+      // Only the columns given, so a rename never runs the plan check.
+      const changes = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
+      await refusedAs(
+        'only owners and admins can change an organisation',
+        tx`update public.organisations set ${tx(changes)} where id = ${id} returning id`,
+      );
+      return listOrganisations(tx, id);
+    });
+    return c.json(org!, 200);
+  });
+
+  r.openapi(remove, async (c) => {
+    const { id } = c.req.valid('param');
+    await userTx(deps, c, async (tx) => {
+      await callerRole(tx, id);
+      await refusedAs(
+        'only owners can delete an organisation',
+        tx`delete from public.organisations where id = ${id} returning id`,
+      );
+    });
+    return c.body(null, 204);
+  });
+
+  r.openapi(switchTo, async (c) => {
+    const { id } = c.req.valid('param');
+    const [org] = await userTx(deps, c, async (tx) => {
+      await callerRole(tx, id);
+      // The user_settings policy's WITH CHECK is what requires membership.
+      await tx`
+        insert into public.user_settings (user_id, active_organisation_id)
+        values ((select auth.uid()), ${id})
+        on conflict (user_id) do update
+          set active_organisation_id = excluded.active_organisation_id, updated_at = now()`;
+      return listOrganisations(tx, id);
+    });
+    return c.json(org!, 200);
+  });
+
+  r.route('/', memberRoutes(deps));
+  r.route('/', inviteRoutes(deps));
+  return r;
 }

@@ -1,12 +1,114 @@
-// Placeholder until this route group lands.
+// The price list (public) and an organisation's usage against its plan (signed-in). Usage reads the
+// counters the limits are enforced with — the day's organisation_page_usage row and the indexed count of
+// recent jobs — never the tasks.
+import { createRoute, z } from '@hono/zod-openapi';
+import { asUser } from '../../db/as-user.ts';
 import { type AppDeps, router } from '../context.ts';
+import { targetOrganisation } from '../orgs/access.ts';
+import { errorResponses, json, uuidSchema } from '../orgs/schemas.ts';
+import { userTx } from '../user-db.ts';
+
+const planSchema = z
+  .object({
+    id: z.string().openapi({ example: 'pro' }),
+    name: z.string(),
+    daily_page_quota: z.number().int().openapi({ description: 'pages crawled per UTC day' }),
+    jobs_per_30_days: z.number().int(),
+    max_pages_per_job: z.number().int(),
+  })
+  .openapi('Plan');
+type Plan = z.infer<typeof planSchema>;
+
+const plans = createRoute({
+  method: 'get',
+  path: '/plans',
+  tags: ['plans'],
+  summary: 'The plans an organisation can choose (no sign-in needed)',
+  security: [],
+  responses: { 200: json(z.object({ data: z.array(planSchema) }), 'Plans, smallest first') },
+});
+
+const usage = createRoute({
+  method: 'get',
+  path: '/usage',
+  tags: ['plans'],
+  summary: "An organisation's use of its plan: jobs in the last 30 days and pages today",
+  request: {
+    query: z.object({
+      organisation_id: uuidSchema('organisation id')
+        .optional()
+        .openapi({ description: 'defaults to your active organisation' }),
+    }),
+  },
+  responses: {
+    200: json(
+      z.object({
+        organisation_id: z.uuid(),
+        plan: planSchema,
+        jobs: z.object({ used_last_30_days: z.number().int(), limit: z.number().int() }),
+        pages: z.object({
+          used_today: z.number().int(),
+          daily_quota: z.number().int(),
+          remaining_today: z.number().int(),
+          resets_at: z.string().openapi({ format: 'date-time', description: 'the next UTC midnight' }),
+        }),
+      }),
+      'Usage',
+    ),
+    ...errorResponses(400, 404),
+  },
+});
 
 /** Public: GET /v1/plans. */
-export function planRoutes(_deps: AppDeps) {
-  return router();
+export function planRoutes(deps: AppDeps) {
+  const r = router();
+  r.openapi(plans, async (c) => {
+    // As `anon`, so the plans_read policy decides what is for sale (not the unlisted operator plan).
+    const data = await asUser(
+      deps.sql,
+      { role: 'anon' },
+      (tx) => tx<Plan[]>`
+        select id, name, daily_page_quota, jobs_per_30_days, max_pages_per_job from public.plans
+        order by daily_page_quota, id`,
+    );
+    return c.json({ data }, 200);
+  });
+  return r;
 }
 
 /** Signed-in: GET /v1/usage. */
-export function usageRoutes(_deps: AppDeps) {
-  return router();
+export function usageRoutes(deps: AppDeps) {
+  const r = router();
+  r.openapi(usage, async (c) => {
+    const { organisation_id } = c.req.valid('query');
+    const row = await userTx(deps, c, async (tx) => {
+      const orgId = await targetOrganisation(tx, organisation_id);
+      const [found] = await tx<(Plan & { jobs_used: number; pages_used: number; resets_at: Date })[]>`
+        select p.id, p.name, p.daily_page_quota, p.jobs_per_30_days, p.max_pages_per_job,
+          (select count(*) from public.jobs j
+           where j.organisation_id = o.id and j.created_at > now() - interval '30 days') as jobs_used,
+          coalesce((select u.pages from public.organisation_page_usage u
+                    where u.organisation_id = o.id and u.day = public.utc_today()), 0) as pages_used,
+          (public.utc_today() + 1)::timestamp at time zone 'UTC' as resets_at
+        from public.organisations o join public.plans p on p.id = o.plan_id
+        where o.id = ${orgId}`;
+      return { orgId, ...found! };
+    });
+    const { orgId, jobs_used, pages_used, resets_at, ...plan } = row;
+    return c.json(
+      {
+        organisation_id: orgId,
+        plan,
+        jobs: { used_last_30_days: jobs_used, limit: plan.jobs_per_30_days },
+        pages: {
+          used_today: pages_used,
+          daily_quota: plan.daily_page_quota,
+          remaining_today: Math.max(plan.daily_page_quota - pages_used, 0),
+          resets_at: resets_at.toISOString(),
+        },
+      },
+      200,
+    );
+  });
+  return r;
 }
