@@ -11,7 +11,7 @@ import { migrate } from '../src/db/migrate.ts';
 import { openScratchServer, withDatabase } from '../src/db/scratch-server.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const DB_AREAS = ['db', 'queue', 'worker', 'e2e'];
+const DB_AREAS = ['db', 'queue', 'worker', 'e2e', 'api', 'auth'];
 const args = process.argv.slice(2);
 const dbOnly = args.includes('--db-only');
 const explicit = args.filter((a) => !a.startsWith('--'));

@@ -4,6 +4,7 @@
 //   /v1/*                           the product API, signed-in except /v1/plans and /v1/shared/:token
 //   /v1/openapi.json                generated from the same zod schemas that validate requests
 import { bodyLimit } from 'hono/body-limit';
+import { cors } from 'hono/cors';
 import { requestId } from 'hono/request-id';
 import { gotrueRoutes } from '../auth/gotrue/routes.ts';
 import { requireUser } from './auth-middleware.ts';
@@ -28,6 +29,25 @@ export function createApp(deps: AppDeps) {
         const given = c.req.header('x-request-id');
         return given && /^[A-Za-z0-9._-]{8,128}$/.test(given) ? given : crypto.randomUUID();
       },
+    }),
+  );
+  // Credentials travel in headers (Bearer, apikey), never cookies, so any origin may call, as on Supabase:
+  // a dashboard or supabase-js in a browser on another origin needs the preflight answered.
+  app.use(
+    '*',
+    cors({
+      origin: '*',
+      allowHeaders: [
+        'authorization',
+        'apikey',
+        'content-type',
+        'x-client-info',
+        'x-supabase-api-version',
+        'x-request-id',
+        'x-share-token',
+      ],
+      exposeHeaders: ['x-request-id', 'x-supabase-api-version', 'retry-after', 'content-disposition'],
+      maxAge: 86400,
     }),
   );
   app.use(

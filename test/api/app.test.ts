@@ -49,3 +49,23 @@ test('the OpenAPI document is served without a token', async () => {
   assert.equal(res.body.openapi, '3.1.0');
   assert.ok(res.body.paths['/health/ready']);
 });
+
+test('a browser preflight from another origin is answered without credentials', async () => {
+  const res = await api.app.request('/auth/v1/token?grant_type=password', {
+    method: 'OPTIONS',
+    headers: {
+      origin: 'https://dashboard.example',
+      'access-control-request-method': 'POST',
+      'access-control-request-headers': 'apikey, content-type, x-client-info',
+    },
+  });
+  assert.equal(res.status, 204);
+  assert.equal(res.headers.get('access-control-allow-origin'), '*');
+  assert.match(res.headers.get('access-control-allow-headers') ?? '', /apikey/);
+});
+
+test('a body over the limit is refused with 413 before it is read', async () => {
+  const res = await api.call('POST', '/health', 'x'.repeat(70 * 1024), { 'content-type': 'text/plain' });
+  assert.equal(res.status, 413);
+  assert.equal(res.body.error.code, 'payload_too_large');
+});

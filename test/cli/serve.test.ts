@@ -12,7 +12,12 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   test(`bbb serve starts the embedded database, migrates, and stops cleanly on ${signal}`, async () => {
     const dataDir = tempDir();
-    const env: NodeJS.ProcessEnv = { ...process.env, BBB_DATA_DIR: dataDir, BBB_PG_FSYNC: 'false' };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      BBB_DATA_DIR: dataDir,
+      BBB_PG_FSYNC: 'false',
+      PORT: '0',
+    };
     delete env.DATABASE_URL;
     const child = spawn(process.execPath, [path.join(root, 'bin/bbb.js'), 'serve'], {
       env,
@@ -32,6 +37,18 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       new RegExp(readFileSync(path.join(dataDir, 'pg-password'), 'utf8').trim()),
       'password never logged',
     );
+    // The API on a real socket: readiness reaches the database, the JWT secret was made and never logged.
+    const url = /API listening on (http:\/\/\S+) /.exec(stderr)?.[1];
+    assert.ok(url, stderr);
+    const ready = await fetch(`${url}/health/ready`);
+    assert.equal(ready.status, 200);
+    assert.deepEqual(await ready.json(), { status: 'ready' });
+    const unauthorised = await fetch(`${url}/v1/jobs`);
+    assert.equal(unauthorised.status, 401);
+    assert.equal(((await unauthorised.json()) as { error: { code: string } }).error.code, 'unauthorized');
+    const secret = readFileSync(path.join(dataDir, 'jwt-secret'), 'utf8').trim();
+    assert.ok(secret.length >= 32);
+    assert.doesNotMatch(stderr, new RegExp(secret), 'JWT secret never logged');
     const pidFile = path.join(dataDir, 'pg', 'postmaster.pid');
     const postmaster = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
     assert.ok(isAlive(postmaster));
