@@ -6,7 +6,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { ZodError } from 'zod';
 import { InvalidTokenError } from '../auth/jwt.ts';
 import { log } from '../log.ts';
-import { JobValidationError } from '../queue/job-service.ts';
+import { JobValidationError, UnknownOrganisationError } from '../queue/job-service.ts';
 
 export interface ErrorBody {
   error: { code: string; message: string; details?: unknown };
@@ -56,6 +56,8 @@ export function toApiError(err: unknown): ApiError {
   if (err instanceof JobValidationError) {
     return new ApiError(400, 'validation_failed', err.message, err.issues);
   }
+  // Not a member and no such organisation get the same answer: it reveals nothing about other tenants.
+  if (err instanceof UnknownOrganisationError) return notFound('organisation');
   if (err instanceof InvalidTokenError) return new ApiError(401, 'invalid_token', err.message);
   if (err instanceof HTTPException) {
     if (err.status === 413) return new ApiError(413, 'payload_too_large', err.message);

@@ -1,9 +1,9 @@
 // Database access for a signed-in user: every query runs through asUser (role `authenticated` plus the
-// verified claims), so Row Level Security decides. `withService` is for the few steps after a user-scoped
+// verified claims), so Row Level Security decides. `becomeService` is for the few steps after a user-scoped
 // check that only the system may do (queueing tasks, cancelling): it drops back to the connection's own role
 // inside the same transaction, so the check and the change commit together.
 import type { Context } from 'hono';
-import { asUser } from '../db/as-user.ts';
+import { asUser, becomeConnectionRole } from '../db/as-user.ts';
 import type { TxSql } from '../db/client.ts';
 import type { AppDeps, AppEnv } from './context.ts';
 
@@ -12,9 +12,7 @@ export function userTx<T>(deps: AppDeps, c: Context<AppEnv>, fn: (tx: TxSql) => 
 }
 
 /** Leaves the user's role for the rest of this transaction. Call only after the user-scoped checks. */
-export async function becomeService(tx: TxSql): Promise<void> {
-  await tx`select set_config('role', 'none', true), set_config('request.jwt.claims', '', true)`;
-}
+export const becomeService = becomeConnectionRole;
 
 /** The caller's active organisation (a personal one is created on first use). */
 export async function activeOrganisation(tx: TxSql): Promise<string> {

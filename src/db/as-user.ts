@@ -14,15 +14,29 @@ export interface JwtClaims {
 const ROLES: ReadonlySet<string> = new Set(['anon', 'authenticated', 'service_role']);
 
 export async function asUser<T>(sql: Sql, claims: JwtClaims, fn: (tx: TxSql) => Promise<T>): Promise<T> {
+  const result = await sql.begin(async (tx) => {
+    await becomeUser(tx, claims);
+    return fn(tx);
+  });
+  return result as T;
+}
+
+/** For the rest of this transaction, act as the claims' role with the claims set. */
+export async function becomeUser(tx: TxSql, claims: JwtClaims): Promise<void> {
   if (!ROLES.has(claims.role)) {
     throw new Error(
       `asUser: role must be anon, authenticated or service_role, not ${JSON.stringify(claims.role)}`,
     );
   }
-  const result = await sql.begin(async (tx) => {
-    await tx`select set_config('role', ${claims.role}, true),
-                    set_config('request.jwt.claims', ${JSON.stringify(claims)}, true)`;
-    return fn(tx);
-  });
-  return result as T;
+  await tx`select set_config('role', ${claims.role}, true),
+                  set_config('request.jwt.claims', ${JSON.stringify(claims)}, true)`;
+}
+
+/**
+ * For the rest of this transaction, act as the connection's own role again (`none` is SET LOCAL ROLE NONE).
+ * Only for system steps after user-scoped checks in the same transaction, so the check and the change commit
+ * together: queueing a new job's root URL, cancelling a job the user could see.
+ */
+export async function becomeConnectionRole(tx: TxSql): Promise<void> {
+  await tx`select set_config('role', 'none', true), set_config('request.jwt.claims', '', true)`;
 }

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { compileFilters, validateFilterPattern } from '../crawler/filters.ts';
 import { tryNormaliseUrl } from '../crawler/url.ts';
+import { becomeConnectionRole, becomeUser } from '../db/as-user.ts';
 import type { Sql, TxSql } from '../db/client.ts';
 import { cancelJob, insertJob, type JobRow, type JobSource, startJob } from './jobs.ts';
 import { enqueueUrls } from './tasks.ts';
@@ -161,8 +162,7 @@ async function insertAsUser(
   options: ReturnType<typeof validateJobOptions>,
   host: string,
 ): Promise<{ superseded: string[]; job: JobRow }> {
-  await tx`select set_config('role', 'authenticated', true),
-                  set_config('request.jwt.claims', ${JSON.stringify({ ...as, role: 'authenticated' })}, true)`;
+  await becomeUser(tx, { ...as, role: 'authenticated' });
   const [member] = await tx`select 1 from organisations where id = ${options.organisationId}`;
   if (!member) throw new UnknownOrganisationError(options.organisationId);
   const [domain] = await tx<{ id: number }[]>`select public.ensure_domain(${host}) as id`;
@@ -179,7 +179,6 @@ async function insertAsUser(
       ${options.include}::text[], ${options.exclude}::text[], ${options.maxAttempts},
       ${options.useSitemap ? 'pending' : 'skipped'})
     returning *`;
-  // 'none' is the connection's own role (verified on PostgreSQL 15 and 17), as SET LOCAL ROLE NONE.
-  await tx`select set_config('role', 'none', true), set_config('request.jwt.claims', '', true)`;
+  await becomeConnectionRole(tx);
   return { superseded: active.map((a) => a.id), job: job! };
 }

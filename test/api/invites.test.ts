@@ -6,21 +6,7 @@ import { apiFixture, type TestUser } from '../support/api.ts';
 const api = await apiFixture();
 const { sql } = api.db;
 
-async function team(owner: TestUser, others: Array<[TestUser, 'admin' | 'member']> = []) {
-  const res = await owner.call('POST', '/v1/organisations', { name: 'Invite team' });
-  assert.equal(res.status, 201);
-  for (const [user, role] of others) {
-    await sql`insert into organisation_members (organisation_id, user_id, role)
-              values (${res.body.id}, ${user.id}, ${role})`;
-  }
-  return res.body.id as string;
-}
-
-const roleIn = async (orgId: string, userId: string) =>
-  (
-    await sql<{ role: string }[]>`
-      select role from organisation_members where organisation_id = ${orgId} and user_id = ${userId}`
-  )[0]?.role;
+const { team, roleIn } = api;
 
 test('an invite shows its token once; only the hash is stored and the list never has it', async () => {
   const owner = await api.user();

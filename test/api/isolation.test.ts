@@ -211,7 +211,10 @@ test('the attempts below cover every signed-in route in the OpenAPI document', a
     [],
     'routes with no cross-tenant attempt',
   );
-  assert.ok(signedIn.length >= 24, `only ${signedIn.length} signed-in routes documented: did some disappear?`);
+  assert.ok(
+    signedIn.length >= 24,
+    `only ${signedIn.length} signed-in routes documented: did some disappear?`,
+  );
 });
 
 test("every cross-tenant attempt on Alice's organisation is refused with 403 or 404 and leaks nothing", async () => {

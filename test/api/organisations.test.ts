@@ -6,22 +6,7 @@ import { apiFixture, type TestUser } from '../support/api.ts';
 const api = await apiFixture();
 const { sql } = api.db;
 
-/** An organisation `owner` created through the API, with the other users added in the given roles. */
-async function team(owner: TestUser, others: Array<[TestUser, 'owner' | 'admin' | 'member']> = []) {
-  const res = await owner.call('POST', '/v1/organisations', { name: `Team ${randomUUID().slice(0, 6)}` });
-  assert.equal(res.status, 201);
-  for (const [user, role] of others) {
-    await sql`insert into organisation_members (organisation_id, user_id, role)
-              values (${res.body.id}, ${user.id}, ${role})`;
-  }
-  return res.body.id as string;
-}
-
-const roleIn = async (orgId: string, userId: string) =>
-  (
-    await sql<{ role: string }[]>`
-      select role from organisation_members where organisation_id = ${orgId} and user_id = ${userId}`
-  )[0]?.role;
+const { team, roleIn } = api;
 
 test('a new user has exactly one organisation, their own, even after two concurrent first requests', async () => {
   const user = await api.user();

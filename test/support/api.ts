@@ -33,6 +33,10 @@ export interface ApiFixture {
   app: ReturnType<typeof createApp>;
   /** A new user in auth.users with a valid access token. */
   user(email?: string): Promise<TestUser>;
+  /** An organisation `owner` created through the API, with the other users added in the given roles. */
+  team(owner: TestUser, others?: Array<[TestUser, 'owner' | 'admin' | 'member']>): Promise<string>;
+  /** A user's role in an organisation, read as the table owner (undefined: not a member). */
+  roleIn(orgId: string, userId: string): Promise<string | undefined>;
   /** Calls the app with no credentials (or the headers given). */
   call<T = any>(
     method: string,
@@ -88,5 +92,21 @@ export async function apiFixture(overrides: Partial<AppDeps> = {}): Promise<ApiF
     };
   };
 
-  return { db, deps, app, user, call };
+  const team = async (owner: TestUser, others: Array<[TestUser, 'owner' | 'admin' | 'member']> = []) => {
+    const res = await owner.call('POST', '/v1/organisations', { name: `Team ${randomUUID().slice(0, 6)}` });
+    if (res.status !== 201) throw new Error(`creating an organisation failed: ${JSON.stringify(res.body)}`);
+    for (const [member, role] of others) {
+      await db.sql`insert into organisation_members (organisation_id, user_id, role)
+                   values (${res.body.id}, ${member.id}, ${role})`;
+    }
+    return res.body.id as string;
+  };
+
+  const roleIn = async (orgId: string, userId: string) =>
+    (
+      await db.sql<{ role: string }[]>`
+        select role from organisation_members where organisation_id = ${orgId} and user_id = ${userId}`
+    )[0]?.role;
+
+  return { db, deps, app, user, call, team, roleIn };
 }

@@ -3,7 +3,7 @@
 // transaction. Reads run as the user, so a job in another organisation is simply not there: 404.
 import { createRoute } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { createJob, type JobOptions, UnknownOrganisationError } from '../../queue/job-service.ts';
+import { createJob, type JobOptions } from '../../queue/job-service.ts';
 import { cancelJob } from '../../queue/jobs.ts';
 import { type AppDeps, type AppEnv, router } from '../context.ts';
 import { ApiError, notFound } from '../errors.ts';
@@ -87,13 +87,7 @@ const finished = (status: string) =>
 
 /** Creates the job as the signed-in user and returns it as they see it. */
 async function createAsUser(deps: AppDeps, c: Context<AppEnv>, input: JobOptions) {
-  let id: string;
-  try {
-    id = (await createJob(deps.sql, input, { as: c.get('claims') })).job.id;
-  } catch (err) {
-    if (err instanceof UnknownOrganisationError) throw notFound('organisation');
-    throw err;
-  }
+  const id = (await createJob(deps.sql, input, { as: c.get('claims') })).job.id;
   const row = await userTx(deps, c, (tx) => findJob(tx, id));
   return jobJson(row!);
 }
