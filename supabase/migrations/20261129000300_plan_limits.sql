@@ -102,7 +102,8 @@ grant execute on function public.org_pages_remaining(uuid) to service_role;
 --   * a job whose organisation has no pages left today is not a candidate (its tasks wait, pending);
 --   * a job's slots are capped by its organisation's remaining pages, and tasks beyond the remaining pages
 --     of an organisation are cut (row_number per organisation), so one claim never overshoots;
---   * first attempts are counted into organisation_page_usage in the same statement.
+--   * a task's first claim is counted into organisation_page_usage in the same statement. started_at was
+--     null until then and is never cleared, so retries, released tasks and recovered leases count once.
 -- Two claimers racing for the same organisation can each take its last pages, so the quota may be exceeded
 -- by at most one batch per concurrent claimer; serialising claims per organisation would cost more.
 create or replace function public.claim_tasks(
@@ -142,12 +143,12 @@ language sql volatile as $$
     for no key update skip locked
   ),
   picked as (
-    select p.id from (
-      select t.id, t.priority, lj.remaining,
+    select p.id, p.first_claim from (
+      select t.id, t.priority, t.first_claim, lj.remaining,
         row_number() over (partition by lj.organisation_id order by t.priority desc, t.id) as nth_in_org
       from locked_jobs lj
       cross join lateral (
-        select t.id, t.priority
+        select t.id, t.priority, t.started_at is null as first_claim
         from public.tasks t
         where t.job_id = lj.id and t.status = 'pending' and t.run_after <= now()
         order by t.priority desc, t.id
@@ -174,8 +175,10 @@ language sql volatile as $$
   counted as (
     insert into public.organisation_page_usage as u (organisation_id, day, pages)
     select lj.organisation_id, public.utc_today(), count(*)
-    from claimed c join locked_jobs lj on lj.id = c.job_id
-    where c.attempts = 1
+    from claimed c
+    join locked_jobs lj on lj.id = c.job_id
+    join picked p on p.id = c.id
+    where p.first_claim
     group by lj.organisation_id
     on conflict (organisation_id, day) do update set pages = u.pages + excluded.pages
   )

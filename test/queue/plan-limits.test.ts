@@ -260,7 +260,11 @@ describe('plan limits: pages per UTC day', () => {
   test('a retried task is counted once, however it comes back', async () => {
     const org = await quotaOrg('Retries');
     const job = await runningJob(org, 'retry.test', 1);
+    // A graceful stop hands the task back with its attempt uncounted; claiming it again is no new page.
+    const [released] = await claim([job]);
+    await db.sql`select release_tasks('w', array[${released!.id}]::bigint[])`;
     const [first] = await claim([job]);
+    assert.equal(first?.id, released!.id);
     assert.equal(first?.attempts, 1);
     assert.equal(await pagesToday(org), 1);
 
