@@ -84,7 +84,7 @@ function cpuTimes(): { busy: number; total: number } {
 }
 
 async function crawl(sql: Sql, url: string, origin: string, pages: number, workers: number) {
-  const org = await createOrganisation(sql, `bench ${workers}`);
+  const org = await createOrganisation(sql, `bench ${workers}`, 'operator');
   const children = Array.from({ length: workers }, () =>
     tsxChild('worker-process.ts', [], { DATABASE_URL: url }),
   );

@@ -23,7 +23,7 @@ function percentile(sorted: number[], p: number): number {
 }
 
 async function run(sql: Sql, label: string, pools: Sql[]): Promise<Record<string, string | number>> {
-  const org = await createOrganisation(sql, `bench ${label}`);
+  const org = await createOrganisation(sql, `bench ${label}`, 'operator');
   const jobs: string[] = [];
   for (let j = 0; j < JOBS; j++) {
     const job = await insertJob(sql, {
@@ -91,7 +91,7 @@ async function run(sql: Sql, label: string, pools: Sql[]): Promise<Record<string
 }
 
 async function addFinishedRows(sql: Sql, count: number): Promise<void> {
-  const org = await createOrganisation(sql, 'history');
+  const org = await createOrganisation(sql, 'history', 'operator');
   const job = await insertJob(sql, {
     organisationId: org,
     rootUrl: 'https://history.bench/',

@@ -12,9 +12,10 @@ export async function cliOrganisationId(sql: Sql): Promise<string> {
     const [found] = await tx<{ id: string }[]>`
       select id from organisations where name = ${CLI_ORGANISATION} order by created_at limit 1`;
     if (found) return found.id;
-    // The operator runs the CLI on their own database; plan limits exist for tenants of a hosted service.
+    // The operator runs the CLI on their own database; plan limits exist for tenants of a hosted service, so
+    // the CLI's organisation is on the unlisted 'operator' plan, which no quota stops.
     const [created] = await tx<{ id: string }[]>`
-      insert into organisations (name, plan_id) values (${CLI_ORGANISATION}, 'business') returning id`;
+      insert into organisations (name, plan_id) values (${CLI_ORGANISATION}, 'operator') returning id`;
     return created!.id;
   }) as Promise<string>;
 }
