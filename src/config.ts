@@ -53,6 +53,8 @@ export const configSchema = z.object({
   authServer: bool.default(true),
   /** BBB_LOGIN_RATE_LIMIT: password and refresh attempts allowed per client address per 5 minutes. */
   loginRateLimit: int(1, 100_000).default(30),
+  /** BBB_TRUST_PROXY: how many reverse proxies in front of bbb append to X-Forwarded-For (0: use the socket). */
+  trustProxyHops: int(0, 10).default(0),
   /** BBB_BODY_LIMIT: largest request body the API accepts, in bytes. */
   bodyLimitBytes: int(1024, 100 * 1024 * 1024).default(1024 * 1024),
   /** BBB_LOG_LEVEL */
@@ -77,6 +79,7 @@ const envNames: Record<keyof Config, string> = {
   jwtExpirySeconds: 'BBB_JWT_EXPIRY',
   authServer: 'BBB_AUTH_SERVER',
   loginRateLimit: 'BBB_LOGIN_RATE_LIMIT',
+  trustProxyHops: 'BBB_TRUST_PROXY',
   bodyLimitBytes: 'BBB_BODY_LIMIT',
   logLevel: 'BBB_LOG_LEVEL',
 };

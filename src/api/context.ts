@@ -14,6 +14,8 @@ export interface AppDeps {
   jwtExpirySeconds: number;
   authServer: boolean;
   loginRateLimit: number;
+  /** Reverse proxies in front of us that append the client to X-Forwarded-For; 0 trusts only the socket. */
+  trustProxyHops?: number;
   bodyLimitBytes: number;
   /** Time source, so tests can move the clock for expiries and rate-limit windows. */
   now?: () => number;

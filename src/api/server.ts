@@ -23,6 +23,7 @@ export async function apiDeps(
     | 'jwtExpirySeconds'
     | 'authServer'
     | 'loginRateLimit'
+    | 'trustProxyHops'
     | 'bodyLimitBytes'
   >,
   sql: Sql,
@@ -42,6 +43,7 @@ export async function apiDeps(
     jwtExpirySeconds: config.jwtExpirySeconds,
     authServer: config.authServer && Boolean(loaded),
     loginRateLimit: config.loginRateLimit,
+    trustProxyHops: config.trustProxyHops,
     bodyLimitBytes: config.bodyLimitBytes,
     secretCreated: loaded?.created ?? false,
   };

@@ -320,6 +320,26 @@ test('signups and refreshes count against the address too', async () => {
   assert.equal((await signup()).status, 200);
 });
 
+test('behind a trusted proxy the limit follows X-Forwarded-For; without one the header is ignored', async () => {
+  const viaProxy = await apiFixture({ loginRateLimit: 1, trustProxyHops: 1 });
+  const signUpFrom = (fixture: ApiFixture, forwardedFor: string) =>
+    auth(
+      fixture,
+      'POST',
+      '/signup',
+      { email: `p${++counter}@example.test`, password: PASSWORD },
+      { 'x-forwarded-for': forwardedFor },
+    );
+  // The proxy appends the real client; what the client wrote before it is not trusted.
+  assert.equal((await signUpFrom(viaProxy, '198.51.100.1')).status, 200);
+  assert.equal((await signUpFrom(viaProxy, '198.51.100.2')).status, 200);
+  assertError(await signUpFrom(viaProxy, 'spoofed, 198.51.100.2'), 429, 'over_request_rate_limit');
+
+  const direct = await apiFixture({ loginRateLimit: 1 });
+  assert.equal((await signUpFrom(direct, '198.51.100.1')).status, 200);
+  assertError(await signUpFrom(direct, '198.51.100.2'), 429, 'over_request_rate_limit');
+});
+
 test('the auth endpoints appear in the OpenAPI document', async () => {
   const doc = (await api.call('GET', '/v1/openapi.json')).body;
   assert.ok(doc.paths['/auth/v1/token']?.post);

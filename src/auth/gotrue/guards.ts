@@ -60,7 +60,20 @@ export async function signedIn(deps: AppDeps, c: Context<AppEnv>, at: Date): Pro
  * The socket's address: X-Forwarded-For is not trusted, since anyone can send it. Requests that arrive with
  * no socket (app.request() in tests) share one key.
  */
-export function clientAddress(c: Context): string {
+/**
+ * The client's address for rate limiting. Only the socket is trusted unless `trustProxyHops` says how many
+ * proxies append to X-Forwarded-For: then the entry that many places from the right is the client (entries
+ * further left were written by the client and could be anything).
+ */
+export function clientAddress(c: Context, trustProxyHops = 0): string {
+  if (trustProxyHops > 0) {
+    const hops = (c.req.header('x-forwarded-for') ?? '')
+      .split(',')
+      .map((h) => h.trim())
+      .filter(Boolean);
+    const client = hops[hops.length - trustProxyHops];
+    if (client) return client;
+  }
   try {
     return getConnInfo(c).remote.address ?? 'unknown';
   } catch {

@@ -20,7 +20,7 @@ export function attemptLimiter(deps: AppDeps): AttemptLimiter {
     now: () => deps.now?.() ?? Date.now(),
   });
   return (c, kind, email) => {
-    const keys = [`${kind}:${clientAddress(c)}`];
+    const keys = [`${kind}:${clientAddress(c, deps.trustProxyHops)}`];
     if (email !== undefined) keys.push(`email:${email.trim().toLowerCase()}`);
     for (const key of keys) {
       const { allowed, retryAfterMs } = limiter.hit(key);
