@@ -127,6 +127,11 @@ describe('POST /v1/jobs', () => {
       [{ url: 'https://ok.example/', maxPages: 10 }, 'validation_failed', /maxPages/],
       [[1, 2], 'validation_failed', /JSON object/],
       ['{"url": "https://ok.example/"', 'invalid_json', /not valid JSON/],
+      // The server never crawls private networks: say so at once rather than fail every page.
+      [{ url: 'http://127.0.0.1:3000/' }, 'private_target', /bbb crawl/],
+      [{ url: 'http://[::1]/' }, 'private_target', /private or loopback/],
+      [{ url: 'http://10.1.2.3/' }, 'private_target', /private or loopback/],
+      [{ url: 'http://app.localhost/' }, 'private_target', /private or loopback/],
     ];
     for (const [body, code, message] of cases) {
       const res = await user.call('POST', '/v1/jobs', body);

@@ -8,6 +8,7 @@ import { cancelJob } from '../../queue/jobs.ts';
 import { type AppDeps, type AppEnv, router } from '../context.ts';
 import { ApiError, notFound } from '../errors.ts';
 import { findJob, jobJson, listJobs } from '../jobs/job-view.ts';
+import { assertPublicTarget } from '../jobs/public-target.ts';
 import { CreateJobBody, errorResponse, Job, JobIdParams, JobListQuery, pageOf } from '../jobs/schemas.ts';
 import { activeOrganisation, becomeService, userTx } from '../user-db.ts';
 
@@ -87,6 +88,7 @@ const finished = (status: string) =>
 
 /** Creates the job as the signed-in user and returns it as they see it. */
 async function createAsUser(deps: AppDeps, c: Context<AppEnv>, input: JobOptions) {
+  assertPublicTarget(input);
   const id = (await createJob(deps.sql, input, { as: c.get('claims') })).job.id;
   const row = await userTx(deps, c, (tx) => findJob(tx, id));
   return jobJson(row!);

@@ -1,0 +1,21 @@
+// The server's workers never connect to private, loopback or link-local addresses (the SSRF guard checks at
+// connect time, after DNS). A job whose URL names such an address outright would only fail page by page, so
+// it is refused when submitted, with the way out. Names that resolve to such addresses are still caught by
+// the guard; this early check is a courtesy, never the protection.
+import { isIP } from 'node:net';
+import { isBlockedAddress, socketHost } from '../../crawler/ssrf.ts';
+import { type JobOptions, validateJobOptions } from '../../queue/job-service.ts';
+import { ApiError } from '../errors.ts';
+
+export function assertPublicTarget(input: JobOptions): void {
+  const host = socketHost(new URL(validateJobOptions(input).rootUrl).hostname);
+  const local = host === 'localhost' || host.endsWith('.localhost');
+  if (local || (isIP(host) !== 0 && isBlockedAddress(host))) {
+    throw new ApiError(
+      400,
+      'private_target',
+      `${host} is a private or loopback address, which the server does not crawl; ` +
+        'crawl internal sites with `npx bbb crawl <url>` on your own network',
+    );
+  }
+}
