@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { compileFilters, validateFilterPattern } from '../crawler/filters.ts';
 import { tryNormaliseUrl } from '../crawler/url.ts';
 import { becomeConnectionRole, becomeUser } from '../db/as-user.ts';
-import type { Sql, TxSql } from '../db/client.ts';
+import type { Sql } from '../db/client.ts';
 import { cancelJob, insertJob, type JobRow, type JobSource, startJob } from './jobs.ts';
 import { enqueueUrls } from './tasks.ts';
 
@@ -92,6 +92,8 @@ export interface CreateJobOptions {
    * connection's own role.
    */
   as?: UserIdentity;
+  /** Refuses a root URL before anything is written (the server: no private networks). Throws to refuse. */
+  checkRoot?: (rootUrl: string) => void;
 }
 
 /** The organisation is not one the user belongs to (or does not exist): the API answers 404 either way. */
@@ -105,40 +107,42 @@ export class UnknownOrganisationError extends Error {
 export async function createJob(
   sql: Sql,
   input: JobOptions,
-  { as }: CreateJobOptions = {},
+  { as, checkRoot }: CreateJobOptions = {},
 ): Promise<CreatedJob> {
   const options = validateJobOptions(as ? { ...input, source: 'manual', createdBy: as.sub } : input);
+  checkRoot?.(options.rootUrl);
   const host = new URL(options.rootUrl).hostname;
   return sql.begin(async (tx) => {
-    let superseded: string[];
-    let job: JobRow;
+    // A user's part runs as the user: the organisation must be theirs, the jobs superseded are the ones they
+    // can see, and the INSERT passes the jobs_insert policy (membership, created_by, source and the plan
+    // limits, which raise BBB01/BBB02). Queueing and cancelling are system steps, after it.
     if (as) {
-      ({ superseded, job } = await insertAsUser(tx, as, options, host));
-      // The user could see these jobs and may replace them; cancelling is a system step.
-      for (const id of superseded) await cancelJob(tx as unknown as Sql, id);
-    } else {
-      const active = await tx<{ id: string }[]>`
-        select j.id from jobs j join domains d on d.id = j.domain_id
-        where j.organisation_id = ${options.organisationId} and d.host = ${host}
-          and j.status in ('pending', 'running')
-        order by j.id`;
-      for (const { id } of active) await cancelJob(tx as unknown as Sql, id);
-      superseded = active.map((a) => a.id);
-      job = await insertJob(tx as unknown as Sql, {
-        organisationId: options.organisationId,
-        createdBy: options.createdBy ?? null,
-        rootUrl: options.rootUrl,
-        source: options.source as JobSource,
-        maxPages: options.maxPages,
-        concurrency: options.concurrency,
-        useSitemap: options.useSitemap,
-        findLinks: options.findLinks,
-        includePatterns: options.include,
-        excludePatterns: options.exclude,
-        maxAttempts: options.maxAttempts,
-        discoveryStatus: options.useSitemap ? 'pending' : 'skipped',
-      });
+      await becomeUser(tx, { ...as, role: 'authenticated' });
+      const [member] = await tx`select 1 from organisations where id = ${options.organisationId}`;
+      if (!member) throw new UnknownOrganisationError(options.organisationId);
     }
+    const active = await tx<{ id: string }[]>`
+      select j.id from jobs j join domains d on d.id = j.domain_id
+      where j.organisation_id = ${options.organisationId} and d.host = ${host}
+        and j.status in ('pending', 'running')
+      order by j.id`;
+    const job = await insertJob(tx as unknown as Sql, {
+      organisationId: options.organisationId,
+      createdBy: options.createdBy ?? null,
+      rootUrl: options.rootUrl,
+      source: options.source as JobSource,
+      maxPages: options.maxPages,
+      concurrency: options.concurrency,
+      useSitemap: options.useSitemap,
+      findLinks: options.findLinks,
+      includePatterns: options.include,
+      excludePatterns: options.exclude,
+      maxAttempts: options.maxAttempts,
+      discoveryStatus: options.useSitemap ? 'pending' : 'skipped',
+    });
+    if (as) await becomeConnectionRole(tx);
+    const superseded = active.map((a) => a.id);
+    for (const id of superseded) await cancelJob(tx as unknown as Sql, id);
     // Filters apply to the root as to every other source; an excluded home page leaves the sitemap to seed.
     if (options.rootAdmitted) {
       await enqueueUrls(tx as unknown as Sql, job.id, [options.rootUrl], {
@@ -149,36 +153,4 @@ export async function createJob(
     const started = await startJob(tx as unknown as Sql, job.id);
     return { job: started, superseded };
   }) as Promise<CreatedJob>;
-}
-
-/**
- * The tenant's part of creating a job, as the user: the organisation must be theirs, the jobs it supersedes
- * are the ones they can see, and the INSERT passes the jobs_insert policy (membership, created_by, source and
- * the plan limits, which raise BBB01/BBB02). Ends back in the connection's own role, for the system steps.
- */
-async function insertAsUser(
-  tx: TxSql,
-  as: UserIdentity,
-  options: ReturnType<typeof validateJobOptions>,
-  host: string,
-): Promise<{ superseded: string[]; job: JobRow }> {
-  await becomeUser(tx, { ...as, role: 'authenticated' });
-  const [member] = await tx`select 1 from organisations where id = ${options.organisationId}`;
-  if (!member) throw new UnknownOrganisationError(options.organisationId);
-  const [domain] = await tx<{ id: number }[]>`select public.ensure_domain(${host}) as id`;
-  const active = await tx<{ id: string }[]>`
-    select id from jobs
-    where organisation_id = ${options.organisationId} and domain_id = ${domain!.id}
-      and status in ('pending', 'running')
-    order by id`;
-  const [job] = await tx<JobRow[]>`
-    insert into jobs (organisation_id, created_by, domain_id, root_url, source, max_pages, concurrency,
-      use_sitemap, find_links, include_patterns, exclude_patterns, max_attempts, discovery_status)
-    values (${options.organisationId}, ${as.sub}, ${domain!.id}, ${options.rootUrl}, 'manual',
-      ${options.maxPages}, ${options.concurrency}, ${options.useSitemap}, ${options.findLinks},
-      ${options.include}::text[], ${options.exclude}::text[], ${options.maxAttempts},
-      ${options.useSitemap ? 'pending' : 'skipped'})
-    returning *`;
-  await becomeConnectionRole(tx);
-  return { superseded: active.map((a) => a.id), job: job! };
 }

@@ -67,20 +67,17 @@ export interface NewJob {
 }
 
 export async function insertJob(sql: Sql, job: NewJob): Promise<JobRow> {
-  const host = new URL(job.rootUrl).hostname.toLowerCase();
+  // ensure_domain, because a tenant inserting as itself (the API) may not write domains directly. It runs
+  // as its own statement so the jobs_insert policy's check, which reads domains, sees a domain it just made.
+  const [domain] = await sql<{ id: number }[]>`
+    select public.ensure_domain(${new URL(job.rootUrl).hostname}) as id`;
   const [row] = await sql<JobRow[]>`
-    with domain as (
-      insert into domains (host) values (${host})
-      on conflict (host) do update set host = excluded.host
-      returning id
-    )
     insert into jobs (organisation_id, created_by, domain_id, root_url, source, max_pages, concurrency,
       use_sitemap, find_links, include_patterns, exclude_patterns, max_attempts, discovery_status)
-    select ${job.organisationId}, ${job.createdBy ?? null}, domain.id, ${job.rootUrl}, ${job.source ?? 'manual'},
-      ${job.maxPages ?? 1000}, ${job.concurrency ?? 8}, ${job.useSitemap ?? true}, ${job.findLinks ?? true},
-      ${job.includePatterns ?? []}::text[], ${job.excludePatterns ?? []}::text[], ${job.maxAttempts ?? 3},
-      ${job.discoveryStatus ?? 'skipped'}
-    from domain
+    values (${job.organisationId}, ${job.createdBy ?? null}, ${domain!.id}, ${job.rootUrl},
+      ${job.source ?? 'manual'}, ${job.maxPages ?? 1000}, ${job.concurrency ?? 8}, ${job.useSitemap ?? true},
+      ${job.findLinks ?? true}, ${job.includePatterns ?? []}::text[], ${job.excludePatterns ?? []}::text[],
+      ${job.maxAttempts ?? 3}, ${job.discoveryStatus ?? 'skipped'})
     returning *`;
   return row!;
 }

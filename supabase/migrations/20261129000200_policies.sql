@@ -221,10 +221,8 @@ begin
   select organisation_id into v_org from public.organisation_members
   where user_id = v_uid order by created_at, organisation_id limit 1;
   if v_org is null then
-    insert into public.organisations (name)
-    values (left(coalesce(nullif((select auth.jwt()) ->> 'email', ''), 'My') || '''s organisation', 200))
-    returning id into v_org;
-    insert into public.organisation_members (organisation_id, user_id, role) values (v_org, v_uid, 'owner');
+    v_org := (public.create_organisation(
+      left(coalesce(nullif((select auth.jwt()) ->> 'email', ''), 'My') || '''s organisation', 200))).id;
   end if;
   insert into public.user_settings (user_id, active_organisation_id) values (v_uid, v_org)
   on conflict (user_id) do update set active_organisation_id = excluded.active_organisation_id, updated_at = now();

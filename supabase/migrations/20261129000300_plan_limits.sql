@@ -6,13 +6,14 @@
 create function public.utc_today() returns date
 language sql stable as $$ select (now() at time zone 'UTC')::date $$;
 
--- Pages the organisation may still start today. Reads one counter row, never the tasks.
-create function public.org_pages_remaining(p_org uuid) returns integer
+-- Pages the organisation may still start on a UTC day (today unless given). Reads one counter row, never
+-- the tasks. The one definition of "quota used up": claim_tasks and fail_stalled_jobs both ask it.
+create function public.org_pages_remaining(p_org uuid, p_day date default public.utc_today()) returns integer
 language sql stable security definer set search_path = '' as $$
   select greatest(p.daily_page_quota - coalesce(u.pages, 0), 0)
   from public.organisations o
   join public.plans p on p.id = o.plan_id
-  left join public.organisation_page_usage u on u.organisation_id = o.id and u.day = public.utc_today()
+  left join public.organisation_page_usage u on u.organisation_id = o.id and u.day = p_day
   where o.id = p_org;
 $$;
 
@@ -95,8 +96,8 @@ grant execute on function public.job_domain_matches(bigint, text) to authenticat
 grant execute on function public.check_job_limits(uuid, integer) to authenticated, service_role;
 grant execute on function public.ensure_domain(text) to authenticated, service_role;
 -- It reads any organisation's usage with no membership check, so it is the queue's only.
-revoke execute on function public.org_pages_remaining(uuid) from public, anon, authenticated;
-grant execute on function public.org_pages_remaining(uuid) to service_role;
+revoke execute on function public.org_pages_remaining(uuid, date) from public, anon, authenticated;
+grant execute on function public.org_pages_remaining(uuid, date) to service_role;
 
 -- claim_tasks, now within each organisation's daily page quota. As before, plus:
 --   * a job whose organisation has no pages left today is not a candidate (its tasks wait, pending);
@@ -117,13 +118,11 @@ language sql volatile as $$
   -- What each organisation with claimable jobs may still start today, computed once per organisation and
   -- claim (per job, the lookups doubled the claim's cost in bench:queue).
   with quota as materialized (
-    select o.id as organisation_id, greatest(p.daily_page_quota - coalesce(u.pages, 0), 0) as remaining
-    from public.organisations o
-    join public.plans p on p.id = o.plan_id
-    left join public.organisation_page_usage u on u.organisation_id = o.id and u.day = public.utc_today()
-    where o.id in (
-      select j.organisation_id from public.jobs j
-      where j.status = 'running' and j.pending_tasks > 0 and (p_job_ids is null or j.id = any (p_job_ids)))
+    select r.organisation_id, public.org_pages_remaining(r.organisation_id) as remaining
+    from (
+      select distinct j.organisation_id from public.jobs j
+      where j.status = 'running' and j.pending_tasks > 0 and (p_job_ids is null or j.id = any (p_job_ids))
+    ) r
   ),
   candidates as materialized (
     select c.id
@@ -207,12 +206,8 @@ begin
   where j.status = 'running'
     and greatest(
       coalesce(j.last_progress_at, j.started_at, j.created_at),
-      case when exists (
-        select 1 from public.organisation_page_usage u
-        join public.organisations o on o.id = u.organisation_id
-        join public.plans p on p.id = o.plan_id
-        where u.organisation_id = j.organisation_id and u.day = public.utc_today() - 1
-          and u.pages >= p.daily_page_quota) then v_midnight end
+      case when public.org_pages_remaining(j.organisation_id, public.utc_today() - 1) = 0
+        then v_midnight end
     ) < now() - p_after
     and public.org_pages_remaining(j.organisation_id) > 0;
   if v_ids is null then

@@ -92,16 +92,7 @@ test('an expired invite answers 410 and is not listed', async () => {
 });
 
 test('members cannot invite or see invites; admins cannot invite owners; outsiders get 404', async () => {
-  const [owner, admin, member, outsider] = await Promise.all([
-    api.user(),
-    api.user(),
-    api.user(),
-    api.user(),
-  ]);
-  const org = await team(owner, [
-    [admin, 'admin'],
-    [member, 'member'],
-  ]);
+  const { org, owner, admin, member, outsider } = await api.crew();
   const path = `/v1/organisations/${org}/invites`;
   const byMember = await member.call('POST', path, { email: 'a@b.test' });
   assert.equal(byMember.status, 403);

@@ -71,16 +71,7 @@ test('creating an organisation makes the caller its owner; the list shows each r
 });
 
 test('owners and admins rename; a member gets 403, an outsider 404, a malformed id 400', async () => {
-  const [owner, admin, member, outsider] = await Promise.all([
-    api.user(),
-    api.user(),
-    api.user(),
-    api.user(),
-  ]);
-  const org = await team(owner, [
-    [admin, 'admin'],
-    [member, 'member'],
-  ]);
+  const { org, owner, admin, member, outsider } = await api.crew();
   const byOwner = await owner.call('PATCH', `/v1/organisations/${org}`, { name: 'Renamed' });
   assert.equal(byOwner.status, 200);
   assert.equal(byOwner.body.name, 'Renamed');
@@ -149,16 +140,7 @@ test('switching the active organisation: only to one you belong to', async () =>
 });
 
 test('only an owner deletes an organisation', async () => {
-  const [owner, admin, member, outsider] = await Promise.all([
-    api.user(),
-    api.user(),
-    api.user(),
-    api.user(),
-  ]);
-  const org = await team(owner, [
-    [admin, 'admin'],
-    [member, 'member'],
-  ]);
+  const { org, owner, admin, member, outsider } = await api.crew();
   assert.equal((await admin.call('DELETE', `/v1/organisations/${org}`)).status, 403);
   assert.equal((await member.call('DELETE', `/v1/organisations/${org}`)).status, 403);
   assert.equal((await outsider.call('DELETE', `/v1/organisations/${org}`)).status, 404);

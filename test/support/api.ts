@@ -14,17 +14,20 @@ export interface ApiResult<T = any> {
   body: T;
 }
 
+/** Calls a route; a non-string body is sent as JSON. */
+export type Caller = <T = any>(
+  method: string,
+  path: string,
+  body?: unknown,
+  headers?: Record<string, string>,
+) => Promise<ApiResult<T>>;
+
 export interface TestUser {
   id: string;
   email: string;
   token: string;
-  /** Calls the app as this user; a non-string body is sent as JSON. */
-  call<T = any>(
-    method: string,
-    path: string,
-    body?: unknown,
-    headers?: Record<string, string>,
-  ): Promise<ApiResult<T>>;
+  /** Calls the app as this user. */
+  call: Caller;
 }
 
 export interface ApiFixture {
@@ -35,15 +38,12 @@ export interface ApiFixture {
   user(email?: string): Promise<TestUser>;
   /** An organisation `owner` created through the API, with the other users added in the given roles. */
   team(owner: TestUser, others?: Array<[TestUser, 'owner' | 'admin' | 'member']>): Promise<string>;
+  /** An organisation with one user in each role, and an outsider who belongs to none of it. */
+  crew(): Promise<{ org: string; owner: TestUser; admin: TestUser; member: TestUser; outsider: TestUser }>;
   /** A user's role in an organisation, read as the table owner (undefined: not a member). */
   roleIn(orgId: string, userId: string): Promise<string | undefined>;
   /** Calls the app with no credentials (or the headers given). */
-  call<T = any>(
-    method: string,
-    path: string,
-    body?: unknown,
-    headers?: Record<string, string>,
-  ): Promise<ApiResult<T>>;
+  call: Caller;
 }
 
 export async function apiFixture(overrides: Partial<AppDeps> = {}): Promise<ApiFixture> {
@@ -108,5 +108,14 @@ export async function apiFixture(overrides: Partial<AppDeps> = {}): Promise<ApiF
         select role from organisation_members where organisation_id = ${orgId} and user_id = ${userId}`
     )[0]?.role;
 
-  return { db, deps, app, user, call, team, roleIn };
+  const crew = async () => {
+    const [owner, admin, member, outsider] = await Promise.all([user(), user(), user(), user()]);
+    const org = await team(owner, [
+      [admin, 'admin'],
+      [member, 'member'],
+    ]);
+    return { org, owner, admin, member, outsider };
+  };
+
+  return { db, deps, app, user, call, team, crew, roleIn };
 }

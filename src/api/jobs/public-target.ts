@@ -4,11 +4,11 @@
 // the guard; this early check is a courtesy, never the protection.
 import { isIP } from 'node:net';
 import { isBlockedAddress, socketHost } from '../../crawler/ssrf.ts';
-import { type JobOptions, validateJobOptions } from '../../queue/job-service.ts';
 import { ApiError } from '../errors.ts';
 
-export function assertPublicTarget(input: JobOptions): void {
-  const host = socketHost(new URL(validateJobOptions(input).rootUrl).hostname);
+/** For the job service's `checkRoot`: throws for a root URL the server's workers would never fetch. */
+export function assertPublicTarget(rootUrl: string): void {
+  const host = socketHost(new URL(rootUrl).hostname);
   const local = host === 'localhost' || host.endsWith('.localhost');
   if (local || (isIP(host) !== 0 && isBlockedAddress(host))) {
     throw new ApiError(

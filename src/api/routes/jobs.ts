@@ -3,6 +3,7 @@
 // transaction. Reads run as the user, so a job in another organisation is simply not there: 404.
 import { createRoute } from '@hono/zod-openapi';
 import type { Context } from 'hono';
+import { becomeConnectionRole } from '../../db/as-user.ts';
 import { createJob, type JobOptions } from '../../queue/job-service.ts';
 import { cancelJob } from '../../queue/jobs.ts';
 import { type AppDeps, type AppEnv, router } from '../context.ts';
@@ -10,7 +11,7 @@ import { ApiError, notFound } from '../errors.ts';
 import { findJob, jobJson, listJobs } from '../jobs/job-view.ts';
 import { assertPublicTarget } from '../jobs/public-target.ts';
 import { CreateJobBody, errorResponse, Job, JobIdParams, JobListQuery, pageOf } from '../jobs/schemas.ts';
-import { activeOrganisation, becomeService, userTx } from '../user-db.ts';
+import { activeOrganisation, userTx } from '../user-db.ts';
 
 const TAGS = ['jobs'];
 const DEFAULT_MAX_PAGES = 1000;
@@ -88,9 +89,8 @@ const finished = (status: string) =>
 
 /** Creates the job as the signed-in user and returns it as they see it. */
 async function createAsUser(deps: AppDeps, c: Context<AppEnv>, input: JobOptions) {
-  assertPublicTarget(input);
-  const id = (await createJob(deps.sql, input, { as: c.get('claims') })).job.id;
-  const row = await userTx(deps, c, (tx) => findJob(tx, id));
+  const { job } = await createJob(deps.sql, input, { as: c.get('claims'), checkRoot: assertPublicTarget });
+  const row = await userTx(deps, c, (tx) => findJob(tx, job.id));
   return jobJson(row!);
 }
 
@@ -146,7 +146,7 @@ export function jobRoutes(deps: AppDeps) {
       const job = await findJob(tx, id);
       if (!job) throw notFound('job');
       if (job.status !== 'pending' && job.status !== 'running') throw finished(job.status);
-      await becomeService(tx);
+      await becomeConnectionRole(tx);
       // It may have finished since the check; cancel_job then leaves it as it is.
       const after = await cancelJob(tx as never, id);
       if (after.status !== 'cancelled') throw finished(after.status);
