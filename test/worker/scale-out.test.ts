@@ -93,8 +93,14 @@ test('two pools on one site share one start rate through the host_politeness row
     .map((r) => r.at)
     .sort((a, b) => a - b);
   assert.equal(starts.length, PAGES + 1);
-  const gaps = starts.slice(1).map((at, i) => at - starts[i]!);
-  // Start slots are granted by the database clock; arrival adds a few ms of loopback jitter either way.
-  const tightest = Math.min(...gaps);
-  assert.ok(tightest >= gap - 10, `two requests started ${tightest} ms apart; the shared gap is ${gap} ms`);
+  // Start slots are granted by the database clock, but the site sees arrivals, and on a loaded machine a pool
+  // can send a granted request tens of ms late, so one pair of arrivals may sit closer than the gap. The
+  // rate over the whole crawl cannot cheat: one shared row spaces all 25 starts over ≥ 24 gaps, while a
+  // rate per pool would fit them into about half that.
+  const span = starts.at(-1)! - starts[0]!;
+  const shared = (starts.length - 1) * gap;
+  assert.ok(
+    span >= shared - 30,
+    `${starts.length} starts took ${span} ms; one shared ${gap} ms gap needs ${shared}`,
+  );
 });
