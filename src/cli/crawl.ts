@@ -9,8 +9,9 @@ import { type Database, openDatabase } from '../db/client.ts';
 import { migrate } from '../db/migrate.ts';
 import { log, setLogLevel } from '../log.ts';
 import { createJob } from '../queue/job-service.ts';
-import { cancelJob, type JobRow } from '../queue/jobs.ts';
+import { cancelJob, type JobRow, skipRemainingTasks } from '../queue/jobs.ts';
 import { brokenPages, formatReport, loadReport, type Report } from '../report/index.ts';
+import { withDbRetry } from '../worker/db-retry.ts';
 import { cliOrganisationId } from './cli-organisation.ts';
 import { type CrawlFlags, checkCrawlFlags, jobOptionsFromFlags } from './crawl-options.ts';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, signalExitCode, UsageError } from './errors.ts';
@@ -59,7 +60,8 @@ export async function crawlCommand(url: string, flags: CrawlFlags): Promise<void
       jobIds: [job.id],
     });
     const outcome = await runUntilStopped(db, job, flags, stop.signal, workers);
-    const report = await loadReport(db.sql, job.id);
+    const { sql } = db;
+    const report = await withDbRetry(() => loadReport(sql, job.id), { signal: AbortSignal.timeout(60_000) });
     await writeReport(formatReport(report, flags.format), flags.output);
     process.exitCode = exitCodeFor(outcome, report, flags);
   } finally {
@@ -81,6 +83,8 @@ async function runUntilStopped(
       stop,
       timeoutMs: flags.timeout === undefined ? undefined : flags.timeout * 1000,
       onPoll: (row) => progress.update(row),
+      onDbRetry: (err, waitMs) =>
+        log.warn(`database unavailable while watching the job; retrying in ${waitMs} ms (${String(err)})`),
     });
     if (outcome.reason !== 'finished') {
       const why = outcome.reason === 'timeout' ? `--timeout ${flags.timeout} s reached` : outcome.signal;
@@ -90,8 +94,13 @@ async function runUntilStopped(
     await workers.stop({ deadlineMs: STOP_DEADLINE_MS });
   }
   if (outcome.reason !== 'finished') {
-    // Workers first, then the job: pages they handed back become skipped instead of pending forever.
-    const final = await cancelJob(db.sql, job.id);
+    // Workers first, then the job: pages they handed back become skipped instead of pending forever. A cancel
+    // skips a first batch at once and leaves the rest to maintenance, which has stopped with the workers, so
+    // skip the rest here: the report then covers a settled job.
+    await withDbRetry(() => cancelJob(db.sql, job.id), { signal: AbortSignal.timeout(30_000) });
+    const final = (await withDbRetry(() => skipRemainingTasks(db.sql, job.id), {
+      signal: AbortSignal.timeout(30_000),
+    }))!;
     // The last in-flight pages may have completed the job while the workers stopped: then it did finish.
     outcome = final.status === 'cancelled' ? { ...outcome, job: final } : { reason: 'finished', job: final };
   }

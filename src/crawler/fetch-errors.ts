@@ -62,16 +62,26 @@ function withUrl(err: CrawlError, url: string): CrawlError {
     : new PermanentCrawlError((err as PermanentCrawlError).code, err.message, options);
 }
 
-/** Retry-After as delay-seconds or an HTTP-date (RFC 9110 §10.2.3); undefined when absent or invalid. */
+/**
+ * The longest Retry-After honoured: a site asking for more is retried on the queue's own curve instead, so no
+ * site can park a task (or, through a huge number, a whole result batch) for longer. public.max_retry_after_ms()
+ * in the queue SQL is the same figure; a test keeps the two equal.
+ */
+export const MAX_RETRY_AFTER_MS = 120_000;
+
+/**
+ * Retry-After as delay-seconds or an HTTP-date (RFC 9110 §10.2.3), capped at MAX_RETRY_AFTER_MS; undefined
+ * when absent or invalid.
+ */
 export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
   const v = value?.trim();
   if (!v) return undefined;
-  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  if (/^\d+$/.test(v)) return Math.min(Number(v) * 1000, MAX_RETRY_AFTER_MS);
   // Every HTTP-date form starts with a day name; this keeps Date.parse from accepting things like "1.5".
   if (!/^[a-z]/i.test(v)) return undefined;
   // asctime dates carry no zone and would be read as local time.
   const at = Date.parse(/GMT|UTC|[+-]\d{4}$/i.test(v) ? v : `${v} GMT`);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+  return Number.isNaN(at) ? undefined : Math.min(Math.max(0, at - now), MAX_RETRY_AFTER_MS);
 }
 
 /** The crawl error an HTTP status amounts to: 5xx/408/429 retry (honouring Retry-After), other 4xx fail. */

@@ -1,5 +1,6 @@
 // Per-host politeness state and its transitions, as pure functions: the in-memory store applies them to a Map,
 // and a PostgreSQL store shared by every worker process can mirror them in SQL.
+import { MAX_RETRY_AFTER_MS } from './fetch-errors.ts';
 
 export interface PolitenessConfig {
   /** Skip all of it (local benchmarks against your own server). */
@@ -26,7 +27,7 @@ export const DEFAULT_POLITENESS: PolitenessConfig = {
   maxDelayMs: 30_000,
   backoffStartMs: 1_000,
   recoverAfterSuccesses: 10,
-  maxRetryAfterMs: 120_000,
+  maxRetryAfterMs: MAX_RETRY_AFTER_MS,
 };
 
 export interface HostState {

@@ -21,8 +21,10 @@ export interface SitemapTask {
 }
 
 export interface SitemapDiscovery {
-  /** Crawl order: highest priority first. */
+  /** Crawl order: highest priority first. Empty when the tasks went to `onTasks` as the walk went. */
   tasks: SitemapTask[];
+  /** Admitted URLs found, whether returned or handed to `onTasks`. */
+  found: number;
   sitemapsRead: string[];
   warnings: string[];
   /** Stopped at maxUrls; the sitemaps may list more. */
@@ -33,13 +35,21 @@ export interface SitemapDiscovery {
 
 /**
  * Reads the site's sitemaps until `maxUrls` admitted URLs are found (the job's max_pages). Rejects only
- * with ssrf_blocked (robots.txt's host may not be contacted) or when `signal` aborts; a missing or broken
- * sitemap is a warning and an empty or partial list.
+ * with ssrf_blocked (robots.txt's host may not be contacted), when `signal` aborts, or when `onTasks` rejects;
+ * a missing or broken sitemap is a warning and an empty or partial list.
+ *
+ * With `onTasks`, each batch of new tasks is handed over as soon as it is parsed (the walk waits for it), so a
+ * worker enqueues them while the walk goes on instead of holding a whole large sitemap until the end.
  */
 export async function discoverSitemapUrls(
   rootUrl: string,
   ctx: CrawlContext,
-  opts: { maxUrls: number; signal?: AbortSignal; now?: number },
+  opts: {
+    maxUrls: number;
+    signal?: AbortSignal;
+    now?: number;
+    onTasks?: (tasks: SitemapTask[]) => Promise<void>;
+  },
 ): Promise<SitemapDiscovery> {
   const robots = ctx.settings.respectRobots ? await ctx.robots.get(rootUrl) : undefined;
   const warnings: string[] = [];
@@ -64,27 +74,33 @@ export async function discoverSitemapUrls(
     onWarning: (message) => warnings.push(message),
     onSitemapRead: (url) => sitemapsRead.push(url),
   });
+  const now = opts.now ?? Date.now();
+  const toTask = (entry: SitemapEntry): SitemapTask => ({
+    url: entry.url,
+    priority: sitemapTaskPriority(entry, now),
+    lastmod: entry.lastmod,
+    sitemapPriority: entry.priority,
+    sitemap: entry.sitemap,
+  });
   for await (const batch of batches) {
+    const fresh: SitemapEntry[] = [];
     for (const entry of batch) {
       // Two spellings (tracking parameters, www.) can normalise to one task.
       const url = admitted.get(entry.url) ?? entry.url;
       if (seen.has(url)) continue;
       seen.add(url);
-      entries.push({ ...entry, url });
+      fresh.push({ ...entry, url });
     }
+    if (opts.onTasks) {
+      if (fresh.length > 0) await opts.onTasks(sortSitemapEntries(fresh).map(toTask));
+    } else entries.push(...fresh);
   }
-  const now = opts.now ?? Date.now();
   return {
-    tasks: sortSitemapEntries(entries).map((entry) => ({
-      url: entry.url,
-      priority: sitemapTaskPriority(entry, now),
-      lastmod: entry.lastmod,
-      sitemapPriority: entry.priority,
-      sitemap: entry.sitemap,
-    })),
+    tasks: sortSitemapEntries(entries).map(toTask),
+    found: seen.size,
     sitemapsRead,
     warnings,
-    reachedMaxUrls: opts.maxUrls > 0 && entries.length >= opts.maxUrls,
+    reachedMaxUrls: opts.maxUrls > 0 && seen.size >= opts.maxUrls,
     filtered,
   };
 }

@@ -3,12 +3,18 @@
 import type { Sql } from '../db/client.ts';
 import type { JobRow } from './jobs.ts';
 
-/** Jobs whose discovery this worker now holds, oldest first. An expired lease is claimable again. */
+/** The discovery lease; the worker renews it every third of it while the walk goes on. */
+export const DISCOVERY_LEASE_SECONDS = 30;
+
+/**
+ * Jobs whose discovery this worker now holds. Each claim counts an attempt (discovery_attempts, the fencing
+ * token with the worker id); maintenance hands an expired one out again, and gives it up after the last.
+ */
 export async function claimDiscovery(
   sql: Sql,
   workerId: string,
   limit: number,
-  leaseSeconds = 300,
+  leaseSeconds = DISCOVERY_LEASE_SECONDS,
   jobIds?: string[],
 ): Promise<JobRow[]> {
   return sql<JobRow[]>`
@@ -22,12 +28,24 @@ export async function claimDiscovery(
  */
 export async function finishDiscovery(
   sql: Sql,
-  jobId: string,
+  job: Pick<JobRow, 'id' | 'discovery_attempts'>,
   workerId: string,
 ): Promise<JobRow | undefined> {
-  const [row] = await sql<
-    (JobRow | { id: null })[]
-  >`select * from finish_discovery(${jobId}::uuid, ${workerId})`;
+  const [row] = await sql<(JobRow | { id: null })[]>`
+    select * from finish_discovery(${job.id}::uuid, ${workerId}, ${job.discovery_attempts})`;
   // A plpgsql function returning a composite yields one all-null row when nothing matched.
   return row && row.id !== null ? (row as JobRow) : undefined;
+}
+
+/** Renews a discovery lease. False when it is no longer this worker's attempt (it expired and was re-claimed). */
+export async function extendDiscoveryLease(
+  sql: Sql,
+  job: Pick<JobRow, 'id' | 'discovery_attempts'>,
+  workerId: string,
+  leaseSeconds = DISCOVERY_LEASE_SECONDS,
+): Promise<boolean> {
+  const [row] = await sql<{ ok: boolean }[]>`
+    select extend_discovery_lease(${job.id}::uuid, ${workerId}, ${job.discovery_attempts},
+      make_interval(secs => ${leaseSeconds})) as ok`;
+  return row?.ok === true;
 }

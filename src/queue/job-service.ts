@@ -113,6 +113,9 @@ export async function createJob(
   checkRoot?.(options.rootUrl);
   const host = new URL(options.rootUrl).hostname;
   return sql.begin(async (tx) => {
+    // Creates for one site in one organisation (two webhooks at once, say) take turns, so each sees the job the
+    // other made and exactly one job stays active. Released at commit.
+    await tx`select pg_advisory_xact_lock(hashtextextended(${`bbb.job:${options.organisationId}:${host}`}, 0))`;
     // A user's part runs as the user: the organisation must be theirs, the jobs superseded are the ones they
     // can see, and the INSERT passes the jobs_insert policy (membership, created_by, source and the plan
     // limits, which raise BBB01/BBB02). Queueing and cancelling are system steps, after it.

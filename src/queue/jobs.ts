@@ -4,6 +4,8 @@ import { mapQueueError } from './errors.ts';
 
 export type JobStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
 export type JobSource = 'manual' | 'webhook' | 'schedule' | 'cli';
+export const DISCOVERY_STATUSES = ['pending', 'running', 'done', 'skipped', 'failed'] as const;
+export type DiscoveryStatus = (typeof DISCOVERY_STATUSES)[number];
 
 export interface JobRow {
   id: string;
@@ -26,9 +28,13 @@ export interface JobRow {
   completed_tasks: number;
   failed_tasks: number;
   skipped_tasks: number;
+  retrying_tasks: number;
   progress: string;
+  /** Computed once the job has settled: stopped, with nothing left pending, retrying or running. */
   stats: JobStats | null;
-  discovery_status: 'pending' | 'running' | 'done' | 'skipped';
+  error_message: string | null;
+  discovery_status: DiscoveryStatus;
+  discovery_attempts: number;
   created_at: Date;
   started_at: Date | null;
   completed_at: Date | null;
@@ -94,6 +100,17 @@ export async function cancelJob(sql: Sql, jobId: string): Promise<JobRow> {
     mapQueueError(err, jobId),
   );
   return row!;
+}
+
+/**
+ * Skips what a stopped job still has pending or retrying, in bounded batches, now rather than on maintenance's
+ * next passes (`bbb crawl` reports right after cancelling). Running tasks are left to finish. Returns the job.
+ */
+export async function skipRemainingTasks(sql: Sql, jobId: string): Promise<JobRow | undefined> {
+  for (;;) {
+    const [row] = await sql<{ n: number }[]>`select skip_stopped_tasks(array[${jobId}::uuid], 10000) as n`;
+    if ((row?.n ?? 0) === 0) return getJob(sql, jobId);
+  }
 }
 
 export async function getJob(sql: Sql, jobId: string): Promise<JobRow | undefined> {

@@ -17,7 +17,27 @@ export async function failStalledJobs(sql: Sql, afterMs: number): Promise<number
   return row?.n ?? 0;
 }
 
-/** Deletes up to `limit` task rows of jobs finished more than `olderThanMs` ago. Returns how many. */
+/** Makes retries whose wait is over claimable again (and wakes the workers). Returns how many. */
+export async function promoteDueRetries(sql: Sql, limit = 10_000): Promise<number> {
+  const [row] = await sql<{ n: number }[]>`select promote_due_retries(${limit}) as n`;
+  return row?.n ?? 0;
+}
+
+/** Skips up to `limit` pending or retrying tasks of jobs that have stopped. Returns how many. */
+export async function skipStoppedJobsTasks(sql: Sql, limit = 10_000): Promise<number> {
+  const [row] = await sql<{ n: number }[]>`select skip_stopped_jobs_tasks(${limit}) as n`;
+  return row?.n ?? 0;
+}
+
+/** Discovery leases that ran out: handed out again, or given up after the last attempt. */
+export async function recoverExpiredDiscovery(sql: Sql): Promise<{ recovered: number; abandoned: number }> {
+  const [row] = await sql<
+    { recovered: number; abandoned: number }[]
+  >`select * from recover_expired_discovery()`;
+  return row ?? { recovered: 0, abandoned: 0 };
+}
+
+/** Deletes up to `limit` task rows of jobs settled more than `olderThanMs` ago. Returns how many. */
 export async function pruneTasks(sql: Sql, olderThanMs: number, limit = 10_000): Promise<number> {
   const [row] = await sql<{ n: number }[]>`
     select prune_tasks(make_interval(secs => ${olderThanMs / 1000}), ${limit}) as n`;

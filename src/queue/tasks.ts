@@ -4,10 +4,13 @@ import type { Sql } from '../db/client.ts';
 import { mapQueueError } from './errors.ts';
 
 export type TaskSource = 'root' | 'sitemap' | 'link';
-export type TaskStatus = 'pending' | 'running' | 'completed' | 'failed' | 'skipped';
+/** pending: ready to claim; retrying: waits for run_after after a failed attempt (see docs/queue.md). */
+export const TASK_STATUSES = ['pending', 'running', 'retrying', 'completed', 'failed', 'skipped'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
 
 export interface ClaimedTask {
   id: number;
+  /** With `id`, the fencing token: every write about this run of the task names it. */
   job_id: string;
   url: string;
   priority: number;
@@ -17,6 +20,12 @@ export interface ClaimedTask {
   attempts: number;
   max_attempts: number;
   locked_until: Date;
+}
+
+/** One run of a task: what heartbeats and releases are fenced by. */
+export interface TaskAttempt {
+  id: number;
+  attempts: number;
 }
 
 export interface EnqueueResult {
@@ -131,25 +140,25 @@ export async function failTasks(
   return sql`select id, status, run_after from fail_tasks(${sql.json(failures as never)})`;
 }
 
+/** Expired leases: retried after a backoff, failed (lease_expired) when no attempt is left, skipped when the job stopped. */
 export async function recoverExpiredLeases(sql: Sql): Promise<{ recovered: number; failed: number }> {
   const [row] = await sql<{ recovered: number; failed: number }[]>`select * from recover_expired_leases()`;
   return row ?? { recovered: 0, failed: 0 };
 }
 
-export async function extendLeases(
-  sql: Sql,
-  workerId: string,
-  ids: number[],
-  leaseSeconds = 30,
-): Promise<number[]> {
-  if (ids.length === 0) return [];
+/** Heartbeat: renews the leases of these runs. Returns the ids renewed; a missing one is no longer this run's. */
+export async function extendLeases(sql: Sql, runs: TaskAttempt[], leaseSeconds = 30): Promise<number[]> {
+  if (runs.length === 0) return [];
   const rows = await sql<{ id: number }[]>`
-    select id from extend_leases(${workerId}, ${ids}::bigint[], make_interval(secs => ${leaseSeconds}))`;
+    select id from extend_leases(${runs.map((r) => r.id)}::bigint[], ${runs.map((r) => r.attempts)}::int[],
+      make_interval(secs => ${leaseSeconds}))`;
   return rows.map((r) => r.id);
 }
 
-export async function releaseTasks(sql: Sql, workerId: string, ids: number[]): Promise<number[]> {
-  if (ids.length === 0) return [];
-  const rows = await sql<{ id: number }[]>`select id from release_tasks(${workerId}, ${ids}::bigint[])`;
+/** Hands runs back unrun (shutdown): pending again without using up an attempt, or skipped if the job stopped. */
+export async function releaseTasks(sql: Sql, runs: TaskAttempt[]): Promise<number[]> {
+  if (runs.length === 0) return [];
+  const rows = await sql<{ id: number }[]>`
+    select id from release_tasks(${runs.map((r) => r.id)}::bigint[], ${runs.map((r) => r.attempts)}::int[])`;
   return rows.map((r) => r.id);
 }

@@ -24,8 +24,9 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export async function loadReport(sql: Sql, jobId: string): Promise<Report> {
   if (!UUID.test(jobId)) throw new UnknownJobError(jobId);
-  // Stats are recomputed while the tasks exist: tasks still in flight when a job was cancelled finish after
-  // jobs.stats was frozen. Once retention has pruned the tasks, the frozen stats are all that is left.
+  // Stats are recomputed while the tasks exist, so a report of a job stopped with tasks still in flight (jobs.stats
+  // comes once they have settled) covers what is done so far. Once retention has pruned the tasks, the stored
+  // stats are all that is left.
   const [row] = await sql<Array<JobRow & { fresh_stats: JobStats | null }>>`
     select j.*, case when exists (select 1 from tasks t where t.job_id = j.id)
       then compute_job_stats(j.id) end as fresh_stats

@@ -5,8 +5,12 @@
 // Nothing is dropped when the database is away: the batch stays buffered and is retried with backoff. Late
 // writes are safe because every entry carries its attempt (the fencing token): if the lease expired and the
 // task ran again elsewhere, the stale result is simply not applied.
+//
+// A batch the database refuses for what is in it (a value out of range, say) is bisected: the halves are
+// written on their own, down to the one entry at fault, which is written as a failure of its own
+// (result_rejected, with the database's message) so every other result lands and the poison row is recorded.
 import type { Sql } from '../db/client.ts';
-import { writeTaskResults } from '../queue/tasks.ts';
+import { type TaskAttempt, writeTaskResults } from '../queue/tasks.ts';
 import { backoffMs, isConnectionError, pause, withDeadline } from './db-retry.ts';
 import type { TaskOutcome } from './task-outcome.ts';
 import type { WorkerEvent, WorkerStats } from './types.ts';
@@ -17,10 +21,6 @@ export interface BatchWriterOptions {
   stats: WorkerStats;
   emit: (event: WorkerEvent) => void;
 }
-
-// A batch that keeps failing for a reason other than the connection is poison; after this many tries it is
-// dropped (its tasks' leases expire and they run again) so it cannot block every later result.
-const MAX_STATEMENT_FAILURES = 5;
 
 type Entry = TaskOutcome;
 
@@ -39,9 +39,9 @@ export class BatchWriter {
     return this.queue.length;
   }
 
-  /** Ids whose results are not yet written: their leases must keep being extended. */
-  pendingTaskIds(): number[] {
-    return this.queue.map((e) => e.task.id);
+  /** Runs whose results are not yet written: their leases must keep being extended. */
+  pendingRuns(): TaskAttempt[] {
+    return this.queue.map((e) => e.task);
   }
 
   add(outcome: TaskOutcome): void {
@@ -78,20 +78,13 @@ export class BatchWriter {
 
   private async drain(): Promise<void> {
     let failures = 0;
-    let statementFailures = 0;
     while (this.queue.length > 0 && !this.abort.signal.aborted) {
       const batch = this.queue.slice(0, this.options.batchSize);
       try {
-        await this.write(batch);
+        await this.writeIsolating(batch);
         failures = 0;
-        statementFailures = 0;
       } catch (err) {
-        if (!isConnectionError(err) && ++statementFailures >= MAX_STATEMENT_FAILURES) {
-          this.remove(batch);
-          this.options.emit({ type: 'error', during: 'write results', error: err, dropped: batch.length });
-          statementFailures = 0;
-          continue;
-        }
+        // Only connection errors reach here: the database is away, so wait and try again.
         const waitMs = backoffMs(failures++);
         this.options.emit({ type: 'db_error', during: 'write results', error: err, retryInMs: waitMs });
         await pause(waitMs, this.abort.signal);
@@ -99,7 +92,45 @@ export class BatchWriter {
     }
   }
 
-  private async write(batch: Entry[]): Promise<void> {
+  /** Writes `entries`, bisecting on a refusal of their content; rethrows connection errors. */
+  private async writeIsolating(entries: Entry[]): Promise<void> {
+    try {
+      await this.write(entries);
+    } catch (err) {
+      if (isConnectionError(err)) throw err;
+      if (entries.length === 1) return this.writeRejected(entries[0]!, err);
+      const half = Math.ceil(entries.length / 2);
+      await this.writeIsolating(entries.slice(0, half));
+      await this.writeIsolating(entries.slice(half));
+    }
+  }
+
+  /** The one entry the database refused: record that, without its links, as a permanent failure. */
+  private async writeRejected(entry: Entry, refusal: unknown): Promise<void> {
+    const replacement: Entry = {
+      task: entry.task,
+      links: undefined,
+      result: undefined,
+      failure: {
+        id: entry.task.id,
+        attempt: entry.task.attempts,
+        retryable: false,
+        error_code: 'result_rejected',
+        error_message: `The database refused this page's result: ${errorText(refusal)}`,
+      },
+    };
+    try {
+      await this.write([replacement], [entry]);
+    } catch (err) {
+      if (isConnectionError(err)) throw err;
+      // Even the bare failure was refused: give it up; its lease expires and the task runs again.
+      this.remove([entry]);
+      this.options.emit({ type: 'error', during: 'write results', error: err, dropped: 1 });
+    }
+  }
+
+  /** Writes `batch`; on success removes `done` (default: the batch itself) from the queue. */
+  private async write(batch: Entry[], done: Entry[] = batch): Promise<void> {
     const links = batch.flatMap((e) =>
       e.links
         ? e.links.urls.map((url) => ({
@@ -125,7 +156,7 @@ export class BatchWriter {
     stats.retried += written.retried;
     stats.failed += written.failed;
     stats.lost += written.lost;
-    this.remove(batch);
+    this.remove(done);
     this.options.emit({ type: 'written', tasks: batch.length });
   }
 
@@ -133,4 +164,8 @@ export class BatchWriter {
     const gone = new Set(entries);
     this.queue = this.queue.filter((e) => !gone.has(e));
   }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

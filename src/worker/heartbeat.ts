@@ -1,7 +1,7 @@
-// Keeps the leases of this worker's tasks alive while they run or wait to be written, so lease recovery
+// Keeps the leases of this worker's task runs alive while they run or wait to be written, so lease recovery
 // only ever takes tasks from a worker that has really stopped.
 import type { Sql } from '../db/client.ts';
-import { extendLeases } from '../queue/tasks.ts';
+import { extendLeases, type TaskAttempt } from '../queue/tasks.ts';
 import { withDeadline } from './db-retry.ts';
 
 export interface Heartbeat {
@@ -10,12 +10,11 @@ export interface Heartbeat {
 
 export function startHeartbeat(options: {
   sql: Sql;
-  workerId: string;
   leaseSeconds: number;
-  taskIds: () => number[];
+  runs: () => TaskAttempt[];
   onError: (err: unknown) => void;
 }): Heartbeat {
-  const { sql, workerId, leaseSeconds } = options;
+  const { sql, leaseSeconds } = options;
   let beating = false;
   // A third of the lease: two beats can fail (a database restart) before the lease is at risk.
   const timer = setInterval(
@@ -23,7 +22,7 @@ export function startHeartbeat(options: {
       if (beating) return;
       beating = true;
       try {
-        await withDeadline(extendLeases(sql, workerId, options.taskIds(), leaseSeconds));
+        await withDeadline(extendLeases(sql, options.runs(), leaseSeconds));
       } catch (err) {
         options.onError(err);
       } finally {

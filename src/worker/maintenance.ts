@@ -1,21 +1,31 @@
 // The maintenance loop: every worker process runs one, and exactly one of them (the holder of a session
-// advisory lock) does the work each tick: recover expired leases, complete idle jobs, fail stalled ones, prune
-// old tasks and idle politeness rows. The lock lives on a connection of its own, so it is released the moment
-// that process or its connection dies; the others try for it on every tick and one takes over.
+// advisory lock) does the work: promote due retries, skip what stopped jobs still hold, recover expired task
+// and discovery leases, complete idle jobs (every tick); fail stalled jobs (every 10th); prune old tasks and
+// idle politeness rows (every 60th). Each pass has its own error handling, so one failing pass never skips
+// the others. The lock lives on a connection of its own, so it is released the moment that process or its
+// connection dies; the others try for it on every tick and one takes over.
 //
 // That connection is a one-connection client cloned from `sql`'s options rather than sql.reserve(): in
 // postgres.js 3.4 a reserved connection whose backend is killed throws from a timer on its next query (an
 // uncaught exception) and goes back to the pool broken when released.
 import postgres from 'postgres';
 import type { Sql } from '../db/client.ts';
-import { completeIdleJobs, failStalledJobs, pruneTasks, recoverExpiredLeases } from '../queue/maintenance.ts';
+import {
+  completeIdleJobs,
+  failStalledJobs,
+  promoteDueRetries,
+  pruneTasks,
+  recoverExpiredDiscovery,
+  recoverExpiredLeases,
+  skipStoppedJobsTasks,
+} from '../queue/maintenance.ts';
 
 // "bbb" + 1, arbitrary but fixed: every process of every version must contend for the same key.
 const LOCK_KEY = 0x62626201;
 
 export interface MaintenanceOptions {
   sql: Sql;
-  /** Default 5000. */
+  /** How often the leader runs the frequent passes (retries come due at this resolution). Default 1000. */
   intervalMs?: number;
   /** A running job that finished no task for this long is failed. Default 10 minutes. */
   stalledAfterMs?: number;
@@ -24,21 +34,51 @@ export interface MaintenanceOptions {
   onEvent?: (event: MaintenanceEvent) => void;
 }
 
+/** What one tick did; a pass that did not run this tick (or failed) counts 0. */
+export interface TickCounts {
+  promoted: number;
+  skipped: number;
+  recovered: number;
+  leasesFailed: number;
+  discoveryRecovered: number;
+  discoveryAbandoned: number;
+  completed: number;
+  stalled: number;
+  pruned: number;
+  politenessPruned: number;
+}
+
 export type MaintenanceEvent =
   | { type: 'leader'; leader: boolean }
-  | {
-      type: 'tick';
-      recovered: number;
-      leasesFailed: number;
-      completed: number;
-      stalled: number;
-      pruned: number;
-    }
-  | { type: 'error'; error: unknown };
+  | ({ type: 'tick' } & TickCounts)
+  /** `pass` names the pass that failed; without it, taking the leader lock failed. */
+  | { type: 'error'; error: unknown; pass?: string };
+
+interface Pass {
+  name: string;
+  /** Runs on every `every`-th tick. */
+  every: number;
+  run(): Promise<Partial<TickCounts>>;
+}
+
+function emptyCounts(): TickCounts {
+  return {
+    promoted: 0,
+    skipped: 0,
+    recovered: 0,
+    leasesFailed: 0,
+    discoveryRecovered: 0,
+    discoveryAbandoned: 0,
+    completed: 0,
+    stalled: 0,
+    pruned: 0,
+    politenessPruned: 0,
+  };
+}
 
 export interface Maintenance {
   isLeader(): boolean;
-  /** Runs one tick now (tests, and `bbb` commands that want prompt cleanup). */
+  /** Runs one tick with every pass now (tests, and `bbb` commands that want prompt cleanup). */
   tick(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -52,7 +92,7 @@ function lockClient(sql: Sql): Sql {
 
 export function startMaintenance(options: MaintenanceOptions): Maintenance {
   const { sql } = options;
-  const intervalMs = options.intervalMs ?? 5_000;
+  const intervalMs = options.intervalMs ?? 1_000;
   const stalledAfterMs = options.stalledAfterMs ?? 10 * 60_000;
   const retentionMs = options.retentionMs ?? 30 * 24 * 3_600_000;
   const emit = (event: MaintenanceEvent) => {
@@ -64,6 +104,47 @@ export function startMaintenance(options: MaintenanceOptions): Maintenance {
   let leader = false;
   let stopped = false;
   let ticking: Promise<void> | undefined;
+  let ticks = 0;
+
+  const passes: Pass[] = [
+    { name: 'promote due retries', every: 1, run: async () => ({ promoted: await promoteDueRetries(sql) }) },
+    {
+      name: "skip stopped jobs' tasks",
+      every: 1,
+      run: async () => ({ skipped: await skipStoppedJobsTasks(sql) }),
+    },
+    {
+      name: 'recover expired leases',
+      every: 1,
+      run: async () => {
+        const leases = await recoverExpiredLeases(sql);
+        return { recovered: leases.recovered, leasesFailed: leases.failed };
+      },
+    },
+    {
+      name: 'recover expired discovery',
+      every: 1,
+      run: async () => {
+        const d = await recoverExpiredDiscovery(sql);
+        return { discoveryRecovered: d.recovered, discoveryAbandoned: d.abandoned };
+      },
+    },
+    { name: 'complete idle jobs', every: 1, run: async () => ({ completed: await completeIdleJobs(sql) }) },
+    {
+      name: 'fail stalled jobs',
+      every: 10,
+      run: async () => ({ stalled: await failStalledJobs(sql, stalledAfterMs) }),
+    },
+    { name: 'prune tasks', every: 60, run: async () => ({ pruned: await pruneTasks(sql, retentionMs) }) },
+    {
+      name: 'prune host politeness',
+      every: 60,
+      run: async () => {
+        const [row] = await sql<{ n: number }[]>`select prune_host_politeness(interval '1 day') as n`;
+        return { politenessPruned: row?.n ?? 0 };
+      },
+    },
+  ];
 
   const setLeader = (value: boolean) => {
     if (value !== leader) emit({ type: 'leader', leader: value });
@@ -89,7 +170,7 @@ export function startMaintenance(options: MaintenanceOptions): Maintenance {
     return row?.held === true;
   }
 
-  async function runTick(): Promise<void> {
+  async function runTick(all: boolean): Promise<void> {
     try {
       setLeader(await holdsOrTakesLock());
     } catch (error) {
@@ -98,38 +179,36 @@ export function startMaintenance(options: MaintenanceOptions): Maintenance {
       return;
     }
     if (!leader || stopped) return;
-    try {
-      const leases = await recoverExpiredLeases(sql);
-      const completed = await completeIdleJobs(sql);
-      const stalled = await failStalledJobs(sql, stalledAfterMs);
-      const pruned = await pruneTasks(sql, retentionMs);
-      await sql`select prune_host_politeness(interval '1 day')`;
-      emit({
-        type: 'tick',
-        recovered: leases.recovered,
-        leasesFailed: leases.failed,
-        completed,
-        stalled,
-        pruned,
-      });
-    } catch (error) {
-      emit({ type: 'error', error });
+    const n = ticks++;
+    const counts = emptyCounts();
+    for (const pass of passes) {
+      if (!all && n % pass.every !== 0) continue;
+      try {
+        Object.assign(counts, await pass.run());
+      } catch (error) {
+        emit({ type: 'error', error, pass: pass.name });
+      }
     }
+    emit({ type: 'tick', ...counts });
   }
 
-  function tick(): Promise<void> {
-    ticking ??= runTick().finally(() => {
+  function tick(all = false): Promise<void> {
+    ticking ??= runTick(all).finally(() => {
       ticking = undefined;
     });
     return ticking;
   }
 
   const timer = setInterval(() => void tick(), intervalMs);
-  void tick();
+  void tick(true);
 
   return {
     isLeader: () => leader,
-    tick,
+    tick: async () => {
+      // A timer tick may be in progress; wait for it, then run every pass.
+      await ticking;
+      await tick(true);
+    },
     async stop() {
       if (stopped) return;
       stopped = true;

@@ -31,7 +31,7 @@ export interface WorkerPoolOptions {
   concurrency?: number;
   /** Most tasks per claim and per result write. Default 50. */
   batchSize?: number;
-  /** Task lease; extended every third of it while the task runs. Default 30. */
+  /** Task and discovery lease; extended every third of it while the work runs. Default 30. */
   leaseSeconds?: number;
   /** Idle polling base interval (jittered 0.5×–2×) for when no notification arrives. Default 500. */
   pollMs?: number;
@@ -97,15 +97,14 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
   const stopping = new AbortController();
   const hardStop = new AbortController();
   const tasks = new Map<number, { task: ClaimedTask; done: Promise<void> }>();
-  const unrun = new Set<number>();
+  const unrun = new Map<number, ClaimedTask>();
   const discoveries = new Set<Promise<void>>();
   const busy = () => tasks.size + discoveries.size;
 
   const heartbeat = startHeartbeat({
     sql,
-    workerId,
     leaseSeconds,
-    taskIds: () => [...new Set([...tasks.keys(), ...writer.pendingTaskIds()])],
+    runs: () => [...[...tasks.values()].map((t) => t.task), ...writer.pendingRuns()],
     onError: (error) => emit({ type: 'db_error', during: 'extend leases', error, retryInMs: 0 }),
   });
 
@@ -131,7 +130,7 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
         responseTimeMs: page.responseTimeMs,
       });
     } catch (err) {
-      if (signal.aborted) unrun.add(task.id);
+      if (signal.aborted) unrun.set(task.id, task);
       // Not a site's doing (crawlPage reports those as results): retry later, elsewhere if need be.
       else
         writer.add(
@@ -156,6 +155,7 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
       stats,
       signal: hardStop.signal,
       emit,
+      leaseSeconds,
     })
       .catch((error) => emit({ type: 'error', during: 'sitemap discovery', error }))
       .finally(() => {
@@ -178,7 +178,9 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
           for (const task of claimed) start(task);
           filled = claimed.length === want;
           if (busy() < concurrency && discoveries.size < MAX_DISCOVERIES && !stopping.signal.aborted) {
-            for (const job of await withDeadline(claimDiscovery(sql, workerId, 1, undefined, options.jobIds)))
+            for (const job of await withDeadline(
+              claimDiscovery(sql, workerId, 1, leaseSeconds, options.jobIds),
+            ))
               startDiscovery(job);
           }
           failures = 0;
@@ -220,10 +222,10 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
     // seconds even when the deadline is spent, since losing them means crawling those pages again.
     await writer.flush(Math.max(5_000, deadlineMs - (Date.now() - started)));
     if (unrun.size > 0) {
-      const ids = [...unrun];
+      const runs = [...unrun.values()];
       const giveUp = AbortSignal.timeout(5_000);
       try {
-        const released = await withDbRetry(() => releaseTasks(sql, workerId, ids), { signal: giveUp });
+        const released = await withDbRetry(() => releaseTasks(sql, runs), { signal: giveUp });
         stats.released += released.length;
         emit({ type: 'released', taskIds: released });
       } catch (error) {

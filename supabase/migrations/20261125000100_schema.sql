@@ -72,6 +72,8 @@ create table public.jobs (
   completed_tasks integer not null default 0,
   failed_tasks integer not null default 0,
   skipped_tasks integer not null default 0,
+  -- Failed an attempt and waiting for run_after; maintenance promotes them to pending when due.
+  retrying_tasks integer not null default 0,
   progress numeric(5, 2) generated always as (
     case when total_tasks = 0 then 0
     else round(100.0 * (completed_tasks + failed_tasks + skipped_tasks) / total_tasks, 2) end
@@ -87,27 +89,47 @@ create table public.jobs (
   -- Maintenance fails jobs whose tasks stop finishing.
   last_progress_at timestamptz,
   -- Sitemap discovery is a job step claimed under a lease (claim_discovery); the job completes only after it.
+  -- 'failed': it was given up after discovery_attempts claims that never finished (see docs/queue.md).
   discovery_status text not null default 'skipped'
-    check (discovery_status in ('pending', 'running', 'done', 'skipped')),
+    check (discovery_status in ('pending', 'running', 'done', 'skipped', 'failed')),
   discovery_locked_until timestamptz,
-  discovery_locked_by text
+  discovery_locked_by text,
+  discovery_attempts smallint not null default 0,
+  -- Set by prune_tasks once the job's tasks are gone, so it is never looked at again.
+  tasks_pruned_at timestamptz
+) with (
+  -- Counter updates on every claim and result batch are HOT (no indexed column changes), given room on the
+  -- page; vacuum keeps the few pages clean, triggered by row count rather than by a fraction of a small table.
+  fillfactor = 50,
+  autovacuum_vacuum_scale_factor = 0,
+  autovacuum_vacuum_threshold = 1000,
+  autovacuum_analyze_scale_factor = 0.05
 );
 create index jobs_organisation_created_idx on public.jobs (organisation_id, created_at desc);
 create index jobs_domain_idx on public.jobs (domain_id);
-create index jobs_running_idx on public.jobs (last_claimed_at nulls first, id) where status = 'running';
+-- Claims and maintenance read running jobs. Nothing a claim changes (counters, last_claimed_at) is indexed.
+create index jobs_running_idx on public.jobs (id) where status = 'running';
 create index jobs_discovery_idx on public.jobs (created_at) where discovery_status in ('pending', 'running');
+-- Stopped jobs whose stats wait for their last tasks (skip_stopped_jobs_tasks), and settled jobs whose tasks
+-- retention has not pruned yet (prune_tasks): both small, so neither pass ever reads the tasks table to find work.
+create index jobs_unsettled_idx on public.jobs (id)
+  where status in ('completed', 'failed', 'cancelled') and stats is null;
+create index jobs_prunable_idx on public.jobs (completed_at) where stats is not null and tasks_pruned_at is null;
 
 create table public.tasks (
   id bigint generated always as identity primary key,
   job_id uuid not null references public.jobs (id) on delete cascade,
   page_id bigint references public.pages (id) on delete set null,
   url text not null,
+  -- pending: ready to claim; retrying: waits for run_after after a failed attempt (promote_due_retries makes it
+  -- pending), so claims never read past tasks that are not ready.
   status text not null default 'pending'
-    check (status in ('pending', 'running', 'completed', 'failed', 'skipped')),
+    check (status in ('pending', 'running', 'retrying', 'completed', 'failed', 'skipped')),
   priority integer not null default 0,
   depth smallint not null default 0,
   source text not null check (source in ('root', 'sitemap', 'link')),
   found_on text,
+  -- Claims so far: the fencing token, never decreasing (docs/queue.md).
   attempts smallint not null default 0,
   max_attempts smallint not null default 3,
   run_after timestamptz not null default now(),
@@ -133,12 +155,28 @@ create table public.tasks (
   completed_at timestamptz,
   updated_at timestamptz not null default now(),
   unique (job_id, url)
+) with (
+  -- A heartbeat changes only locked_until, which no index holds: with room on the page it is a HOT update.
+  fillfactor = 90,
+  autovacuum_vacuum_scale_factor = 0.02,
+  autovacuum_vacuum_insert_scale_factor = 0.05,
+  autovacuum_analyze_scale_factor = 0.02
 );
 -- The claim path reads only pending rows; a partial index keeps it fast however many finished rows pile up.
 create index tasks_claimable_idx on public.tasks (job_id, priority desc, id) where status = 'pending';
--- Lease recovery reads only running rows.
-create index tasks_leases_idx on public.tasks (locked_until) where status = 'running';
-create index tasks_page_idx on public.tasks (page_id);
+-- Lease recovery and settling read running rows by job; leases are checked on the (few) rows, not indexed.
+create index tasks_running_idx on public.tasks (job_id) where status = 'running';
+-- Promotion of due retries, and skipping a stopped job's retries.
+create index tasks_retrying_idx on public.tasks (job_id, run_after) where status = 'retrying';
+
+-- One row per organisation per UTC day, bumped by claim_tasks: the counter the daily page quota reads, so
+-- enforcing it never counts tasks.
+create table public.organisation_page_usage (
+  organisation_id uuid not null references public.organisations (id) on delete cascade,
+  day date not null,
+  pages integer not null default 0 check (pages >= 0),
+  primary key (organisation_id, day)
+) with (fillfactor = 50);
 
 alter table public.plans enable row level security;
 alter table public.organisations enable row level security;
@@ -147,3 +185,4 @@ alter table public.domains enable row level security;
 alter table public.pages enable row level security;
 alter table public.jobs enable row level security;
 alter table public.tasks enable row level security;
+alter table public.organisation_page_usage enable row level security;

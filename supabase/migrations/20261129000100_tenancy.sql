@@ -41,19 +41,10 @@ create table public.job_share_links (
 );
 create index job_share_links_job_idx on public.job_share_links (job_id, created_at desc);
 
--- One row per organisation per UTC day, bumped by claim_tasks: the counter the daily page quota reads, so
--- enforcing it never counts tasks.
-create table public.organisation_page_usage (
-  organisation_id uuid not null references public.organisations (id) on delete cascade,
-  day date not null,
-  pages integer not null default 0 check (pages >= 0),
-  primary key (organisation_id, day)
-);
 
 alter table public.user_settings enable row level security;
 alter table public.organisation_invites enable row level security;
 alter table public.job_share_links enable row level security;
-alter table public.organisation_page_usage enable row level security;
 
 -- Organisation members are listed with their email, which lives in auth.users (closed to API roles).
 create function public.organisation_member_emails(p_org uuid)

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import zlib from 'node:zlib';
 import { CrawlError, PermanentCrawlError, RetryableCrawlError } from '../../src/crawler/errors.ts';
 import { checkUrl, DEFAULT_USER_AGENT, fetchUrl, USER_AGENT_PRODUCT } from '../../src/crawler/fetch.ts';
-import { errorForStatus, parseRetryAfter } from '../../src/crawler/fetch-errors.ts';
+import { errorForStatus, MAX_RETRY_AFTER_MS, parseRetryAfter } from '../../src/crawler/fetch-errors.ts';
 import { closeFetchPool } from '../../src/crawler/fetch-pool.ts';
 import type { FetchOptions } from '../../src/crawler/types.ts';
 import { type FixtureSite, startFixtureSite } from '../support/fixture-site.ts';
@@ -475,6 +475,12 @@ describe('status helpers', () => {
     assert.equal(parseRetryAfter('soon', now), undefined);
     assert.equal(parseRetryAfter('1.5', now), undefined);
     assert.equal(parseRetryAfter(undefined, now), undefined);
+  });
+
+  test('parseRetryAfter caps what a site may ask for', () => {
+    assert.equal(parseRetryAfter('86400', now), MAX_RETRY_AFTER_MS);
+    assert.equal(parseRetryAfter('99999999999999999999', now), MAX_RETRY_AFTER_MS, 'beyond any integer type');
+    assert.equal(parseRetryAfter('Fri, 31 Dec 9999 23:59:59 GMT', now), MAX_RETRY_AFTER_MS);
   });
 
   test('errorForStatus maps statuses to retryable or permanent errors', () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { claimTasks, completeTasks, enqueueUrls } from '../../src/queue/tasks.ts';
+import { promoteDueRetries } from '../../src/queue/maintenance.ts';
+import { claimTasks, completeTasks, enqueueUrls, failTasks } from '../../src/queue/tasks.ts';
 import { testDatabase } from '../support/db.ts';
 import { makeJob, urls } from '../support/jobs.ts';
 
@@ -35,12 +36,20 @@ describe('claim_tasks', () => {
     assert.equal(paused_running?.n, 0);
   });
 
-  test('tasks waiting for run_after are not claimed early', async () => {
+  test('a task waiting to retry is not claimed until its wait is over and it is promoted', async () => {
     const job = await makeJob(db.sql, { host: 'later.example' });
     await enqueueUrls(db.sql, job, ['https://later.example/a']);
-    await db.sql`update tasks set run_after = now() + interval '1 hour' where job_id = ${job}`;
-    const claimed = await claimTasks(db.sql, 'w1', 10);
-    assert.equal(claimed.filter((t) => t.job_id === job).length, 0);
+    const [task] = await claimTasks(db.sql, 'w1', 10, 30, [job]);
+    const [failed] = await failTasks(db.sql, [
+      { id: task!.id, attempt: task!.attempts, retryable: true, error_code: 'http_5xx' },
+    ]);
+    assert.equal(failed?.status, 'retrying');
+    assert.equal((await claimTasks(db.sql, 'w1', 10, 30, [job])).length, 0);
+    assert.equal(await promoteDueRetries(db.sql), 0, 'not due yet');
+    await db.sql`update tasks set run_after = now() where id = ${task!.id}`;
+    assert.equal(await promoteDueRetries(db.sql), 1);
+    const [again] = await claimTasks(db.sql, 'w1', 10, 30, [job]);
+    assert.deepEqual({ id: again?.id, attempts: again?.attempts }, { id: task!.id, attempts: 2 });
   });
 
   test('8 concurrent claimers never get the same task, and per-job concurrency holds', async () => {
@@ -62,7 +71,7 @@ describe('claim_tasks', () => {
     await Promise.all(
       pools.map(async (pool, w) => {
         for (;;) {
-          const claimed = await claimTasks(pool, `w${w}`, 7);
+          const claimed = await claimTasks(pool, `w${w}`, 7, 30, [...concurrencyOf.keys()]);
           if (claimed.length === 0) {
             const [left] = await pool`select count(*)::int as n from tasks t join jobs j on j.id = t.job_id
               where j.id in ${pool(jobs.map((j) => j.id))} and t.status <> 'completed'`;
@@ -107,5 +116,52 @@ describe('claim_tasks', () => {
     assert.equal((await claimTasks(db.sql, 'b', 10)).filter((t) => t.job_id === job).length, 0);
     await completeTasks(db.sql, [{ id: mine[0]!.id, attempt: 1, status_code: 200 }]);
     assert.equal((await claimTasks(db.sql, 'b', 10)).filter((t) => t.job_id === job).length, 1);
+  });
+});
+
+describe('claim_tasks fills the batch', () => {
+  test('a job with more free slots than ready tasks does not crowd out the others', async () => {
+    const wide = await makeJob(db.sql, { host: 'wide.example', concurrency: 200 });
+    await enqueueUrls(db.sql, wide, ['https://wide.example/only']);
+    const a = await makeJob(db.sql, { host: 'fill-a.example', concurrency: 100 });
+    const b = await makeJob(db.sql, { host: 'fill-b.example', concurrency: 100 });
+    await enqueueUrls(db.sql, a, urls('fill-a.example', 100));
+    await enqueueUrls(db.sql, b, urls('fill-b.example', 100));
+    // The wide job is the one served longest ago, so it comes first.
+    await db.sql`update jobs set last_claimed_at = now() where id in (${a}, ${b})`;
+    const claimed = await claimTasks(db.sql, 'w', 50, 30, [wide, a, b]);
+    assert.equal(claimed.length, 50);
+    assert.equal(claimed.filter((t) => t.job_id === wide).length, 1);
+  });
+
+  test('a job locked by another claimer is replaced by the next one', async () => {
+    const first = await makeJob(db.sql, { host: 'held.example', concurrency: 20 });
+    const second = await makeJob(db.sql, { host: 'next.example', concurrency: 20 });
+    await enqueueUrls(db.sql, first, urls('held.example', 20));
+    await enqueueUrls(db.sql, second, urls('next.example', 20));
+    await db.sql`update jobs set last_claimed_at = now() where id = ${second}`;
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let locked!: () => void;
+    const isLocked = new Promise<void>((resolve) => {
+      locked = resolve;
+    });
+    const holder = db.connect(1);
+    const holding = holder.begin(async (tx) => {
+      await tx`select 1 from jobs where id = ${first} for no key update`;
+      locked();
+      await held;
+    });
+    await isLocked;
+    try {
+      const claimed = await claimTasks(db.sql, 'w', 10, 30, [first, second]);
+      assert.equal(claimed.length, 10);
+      assert.deepEqual(new Set(claimed.map((t) => t.job_id)), new Set([second]));
+    } finally {
+      release();
+      await holding;
+    }
   });
 });

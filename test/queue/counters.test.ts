@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { cancelJob, getJob } from '../../src/queue/jobs.ts';
+import { promoteDueRetries } from '../../src/queue/maintenance.ts';
 import {
   claimTasks,
   completeTasks,
@@ -11,19 +12,9 @@ import {
 } from '../../src/queue/tasks.ts';
 import { testDatabase } from '../support/db.ts';
 import { makeJob, urls } from '../support/jobs.ts';
+import { mulberry32 } from '../support/random.ts';
 
 const db = await testDatabase();
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Mismatch {
   job: string;
@@ -37,8 +28,10 @@ async function mismatches(jobIds: string[]): Promise<Mismatch[]> {
   >`
     select j.id,
       jsonb_build_object('total', j.total_tasks, 'pending', j.pending_tasks, 'running', j.running_tasks,
-        'completed', j.completed_tasks, 'failed', j.failed_tasks, 'skipped', j.skipped_tasks) as counters,
+        'retrying', j.retrying_tasks, 'completed', j.completed_tasks, 'failed', j.failed_tasks,
+        'skipped', j.skipped_tasks) as counters,
       jsonb_build_object('total', count(t.id), 'pending', count(*) filter (where t.status = 'pending'),
+        'retrying', count(*) filter (where t.status = 'retrying'),
         'running', count(*) filter (where t.status = 'running'),
         'completed', count(*) filter (where t.status = 'completed'),
         'failed', count(*) filter (where t.status = 'failed'),
@@ -96,7 +89,8 @@ describe('job counters', () => {
             error_code: 'http_5xx',
           })),
         );
-        await db.sql`update tasks set run_after = now() where status = 'pending' and random() < 0.5`;
+        await db.sql`update tasks set run_after = now() where status = 'retrying' and random() < 0.5`;
+        await promoteDueRetries(db.sql);
       } else if (r < 0.9) {
         op = 'recover';
         await db.sql`update tasks set locked_until = now() - interval '1 second'
@@ -104,9 +98,9 @@ describe('job counters', () => {
         await recoverExpiredLeases(db.sql);
       } else if (r < 0.97) {
         op = 'release';
-        const running = await db.sql<{ id: number; locked_by: string }[]>`
-          select id, locked_by from tasks where status = 'running' and random() < 0.3`;
-        for (const t of running) await releaseTasks(db.sql, t.locked_by, [t.id]);
+        const running = await db.sql<{ id: number; attempts: number }[]>`
+          select id, attempts from tasks where status = 'running' and random() < 0.3`;
+        await releaseTasks(db.sql, running);
       } else {
         op = 'cancel';
         if (cancelled.size < 2) {
@@ -125,7 +119,7 @@ describe('job counters', () => {
       if (cancelled.has(id)) assert.equal(job.status, 'cancelled', 'a cancelled job stays cancelled');
       else if (job.status === 'running') {
         assert.ok(
-          job.pending_tasks + job.running_tasks > 0,
+          job.pending_tasks + job.retrying_tasks + job.running_tasks > 0,
           'a running job with nothing left would be completed',
         );
       }

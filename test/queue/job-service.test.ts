@@ -87,3 +87,18 @@ describe('job service', () => {
     assert.equal(after?.n, before?.n);
   });
 });
+
+describe('superseding under concurrency', () => {
+  test('jobs created at once for one site leave exactly one active job', async () => {
+    const pools = Array.from({ length: 6 }, () => db.connect(1));
+    const created = await Promise.all(
+      pools.map((pool) => createJob(pool, { url: 'https://race.example/', organisationId: org })),
+    );
+    const active = await db.sql`
+      select j.id from jobs j join domains d on d.id = j.domain_id
+      where d.host = 'race.example' and j.organisation_id = ${org} and j.status in ('pending', 'running')`;
+    assert.equal(active.length, 1);
+    const superseded = new Set(created.flatMap((c) => c.superseded));
+    assert.equal(superseded.size, created.length - 1, 'every other job was cancelled by a later one');
+  });
+});

@@ -25,21 +25,47 @@ describe('job lifecycle in SQL', () => {
       [job.id],
     );
     assert.equal((await db.sql`select id from claim_discovery('d2', 10)`).length, 0, 'held by d1');
-    const [wrong] = await db.sql`select * from finish_discovery(${job.id}, 'd2')`;
+    const [wrong] = await db.sql`select * from finish_discovery(${job.id}, 'd2', 1)`;
     assert.equal(wrong?.id, null, 'only the holder finishes it');
-    const [done] = await db.sql`select status, discovery_status from finish_discovery(${job.id}, 'd1')`;
+    const [stale] = await db.sql`select * from finish_discovery(${job.id}, 'd1', 2)`;
+    assert.equal(stale?.id, null, 'and only with its own attempt');
+    const [done] = await db.sql`select status, discovery_status from finish_discovery(${job.id}, 'd1', 1)`;
     assert.deepEqual({ ...done }, { status: 'completed', discovery_status: 'done' });
   });
 
-  test('an expired discovery lease can be claimed again', async () => {
+  test('an expired discovery lease is handed out again, and given up after the last attempt', async () => {
     const { job } = await createJob(db.sql, { url: 'https://lease-disc.example/', organisationId: org });
-    await db.sql`select * from claim_discovery('gone', 10, interval '1 millisecond')`;
-    await db.sql`update jobs set discovery_locked_until = now() - interval '1 second' where id = ${job.id}`;
-    const again = await db.sql`select id, discovery_locked_by from claim_discovery('next', 10)`;
-    assert.deepEqual(
-      [...again].map((r) => ({ ...r })),
-      [{ id: job.id, discovery_locked_by: 'next' }],
-    );
+    const expire = () =>
+      db.sql`update jobs set discovery_locked_until = now() - interval '1 second' where id = ${job.id}`;
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const [claimed] =
+        await db.sql`select id, discovery_attempts from claim_discovery(${`w${attempt}`}, 10)`;
+      assert.deepEqual({ ...claimed }, { id: job.id, discovery_attempts: attempt });
+      assert.equal((await db.sql`select id from claim_discovery('other', 10)`).length, 0, 'held');
+      await expire();
+      const [recovered] = await db.sql`select * from recover_expired_discovery()`;
+      assert.deepEqual(
+        { ...recovered },
+        attempt < 3 ? { recovered: 1, abandoned: 0 } : { recovered: 0, abandoned: 1 },
+      );
+    }
+    const [row] = await db.sql`select discovery_status, error_message from jobs where id = ${job.id}`;
+    assert.equal(row?.discovery_status, 'failed');
+    assert.match(String(row?.error_message), /given up after 3 attempts/);
+    assert.equal((await db.sql`select id from claim_discovery('late', 10)`).length, 0);
+  });
+
+  test('a discovery lease is renewed only by its holder, at its attempt', async () => {
+    const { job } = await createJob(db.sql, { url: 'https://renew-disc.example/', organisationId: org });
+    await db.sql`select * from claim_discovery('holder', 10, interval '1 second')`;
+    const renew = (worker: string, attempt: number) =>
+      db.sql`select extend_discovery_lease(${job.id}, ${worker}, ${attempt}, interval '5 minutes') as ok`;
+    assert.equal((await renew('intruder', 1))[0]?.ok, false);
+    assert.equal((await renew('holder', 2))[0]?.ok, false);
+    assert.equal((await renew('holder', 1))[0]?.ok, true);
+    const [row] = await db.sql`select discovery_locked_until > now() + interval '4 minutes' as renewed
+                               from jobs where id = ${job.id}`;
+    assert.equal(row?.renewed, true);
   });
 
   test('stats are computed once when the job completes', async () => {
@@ -126,7 +152,7 @@ describe('job lifecycle in SQL', () => {
       organisationId: org,
       include: ['/x/**'],
     });
-    await db.sql`select * from finish_discovery(${idle.job.id}, 'nobody')`; // not held: no effect
+    await db.sql`select * from finish_discovery(${idle.job.id}, 'nobody', 1)`; // not held: no effect
     await db.sql`update jobs set discovery_status = 'done' where id = ${idle.job.id}`;
     const [c] = await db.sql`select complete_idle_jobs() as n`;
     assert.ok((c?.n as number) >= 1);

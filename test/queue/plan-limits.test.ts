@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { asUser } from '../../src/db/as-user.ts';
 import type { TxSql } from '../../src/db/client.ts';
+import { promoteDueRetries } from '../../src/queue/maintenance.ts';
 import {
   type ClaimedTask,
   claimTasks,
@@ -11,6 +12,7 @@ import {
   enqueueUrls,
   failTasks,
   recoverExpiredLeases,
+  releaseTasks,
 } from '../../src/queue/tasks.ts';
 import { testDatabase } from '../support/db.ts';
 import { makeJob, urls } from '../support/jobs.ts';
@@ -262,24 +264,27 @@ describe('plan limits: pages per UTC day', () => {
     const job = await runningJob(org, 'retry.test', 1);
     // A graceful stop hands the task back with its attempt uncounted; claiming it again is no new page.
     const [released] = await claim([job]);
-    await db.sql`select release_tasks('w', array[${released!.id}]::bigint[])`;
+    await releaseTasks(db.sql, [released!]);
     const [first] = await claim([job]);
     assert.equal(first?.id, released!.id);
-    assert.equal(first?.attempts, 1);
+    assert.equal(first?.attempts, 2, 'a new run, though not a counted attempt');
     assert.equal(await pagesToday(org), 1);
 
     await failTasks(db.sql, [
-      { id: first!.id, attempt: 1, retryable: true, error_code: 'http_5xx', status_code: 503 },
+      { id: first!.id, attempt: first!.attempts, retryable: true, error_code: 'http_5xx', status_code: 503 },
     ]);
     await db.sql`update tasks set run_after = now() where id = ${first!.id}`;
+    await promoteDueRetries(db.sql);
     const [second] = await claim([job]);
-    assert.equal(second?.attempts, 2);
+    assert.equal(second?.attempts, 3);
     assert.equal(await pagesToday(org), 1);
 
     await db.sql`update tasks set locked_until = now() - interval '1 second' where id = ${first!.id}`;
     assert.deepEqual(await recoverExpiredLeases(db.sql), { recovered: 1, failed: 0 });
+    await db.sql`update tasks set run_after = now() where id = ${first!.id}`;
+    await promoteDueRetries(db.sql);
     const [third] = await claim([job]);
-    assert.equal(third?.attempts, 3);
+    assert.equal(third?.attempts, 4);
     assert.equal(await pagesToday(org), 1);
     await complete([third!]);
     assert.equal(await statusOf(job), 'completed');

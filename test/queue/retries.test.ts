@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { MAX_RETRY_AFTER_MS } from '../../src/crawler/fetch-errors.ts';
 import { getJob } from '../../src/queue/jobs.ts';
+import { promoteDueRetries } from '../../src/queue/maintenance.ts';
 import {
   claimTasks,
   completeTasks,
@@ -21,21 +23,26 @@ async function claimOne(jobId: string, worker = 'w') {
   return claimed[0]!;
 }
 
-/** Stands in for waiting: the retry becomes due now. */
+/** Stands in for waiting: the retry becomes due now, and maintenance's promotion makes it claimable. */
 async function makeDue(jobId: string) {
-  await db.sql`update tasks set run_after = now() where job_id = ${jobId} and status = 'pending'`;
+  await db.sql`update tasks set run_after = now() where job_id = ${jobId} and status = 'retrying'`;
+  await promoteDueRetries(db.sql);
 }
 
 describe('leases and retries', () => {
-  test('an expired lease goes back to pending, and to failed once attempts are used up', async () => {
+  test('an expired lease is retried after a backoff, and fails once attempts are used up', async () => {
     const job = await makeJob(db.sql, { host: 'lease.example', maxAttempts: 2 });
     await enqueueUrls(db.sql, job, ['https://lease.example/']);
     await claimOne(job);
     await db.sql`update tasks set locked_until = now() - interval '1 second' where job_id = ${job}`;
     assert.deepEqual(await recoverExpiredLeases(db.sql), { recovered: 1, failed: 0 });
-    let [task] = await db.sql`select status, attempts, locked_until from tasks where job_id = ${job}`;
-    assert.deepEqual({ ...task }, { status: 'pending', attempts: 1, locked_until: null });
+    let [task] =
+      await db.sql`select status, attempts, locked_until, run_after > now() + interval '1 second' as waits
+                              from tasks where job_id = ${job}`;
+    // A page that kills its worker does not come straight back to kill the next one.
+    assert.deepEqual({ ...task }, { status: 'retrying', attempts: 1, locked_until: null, waits: true });
 
+    await makeDue(job);
     await claimOne(job);
     await db.sql`update tasks set locked_until = now() - interval '1 second' where job_id = ${job}`;
     assert.deepEqual(await recoverExpiredLeases(db.sql), { recovered: 0, failed: 1 });
@@ -49,8 +56,8 @@ describe('leases and retries', () => {
     await enqueueUrls(db.sql, job, ['https://heartbeat.example/']);
     const task = await claimOne(job, 'hb');
     assert.deepEqual(await recoverExpiredLeases(db.sql), { recovered: 0, failed: 0 });
-    assert.deepEqual(await extendLeases(db.sql, 'someone-else', [task.id], 300), []);
-    assert.deepEqual(await extendLeases(db.sql, 'hb', [task.id], 300), [task.id]);
+    assert.deepEqual(await extendLeases(db.sql, [{ id: task.id, attempts: task.attempts + 1 }], 300), []);
+    assert.deepEqual(await extendLeases(db.sql, [task], 300), [task.id]);
     const [row] =
       await db.sql`select extract(epoch from locked_until - now())::int as secs from tasks where id = ${task.id}`;
     assert.ok((row?.secs as number) > 200);
@@ -65,7 +72,7 @@ describe('leases and retries', () => {
       const [r] = await failTasks(db.sql, [
         { id: task.id, attempt: task.attempts, retryable: true, error_code: 'http_5xx', status_code: 503 },
       ]);
-      assert.equal(r?.status, 'pending');
+      assert.equal(r?.status, 'retrying');
       delays.push(r!.run_after.getTime() - Date.now());
       await makeDue(job);
     }
@@ -123,6 +130,7 @@ describe('leases and retries', () => {
     const first = await claimOne(job, 'slow');
     await db.sql`update tasks set locked_until = now() - interval '1 second' where id = ${first.id}`;
     await recoverExpiredLeases(db.sql);
+    await makeDue(job);
     const second = await claimOne(job, 'fast');
     assert.deepEqual(
       await completeTasks(db.sql, [{ id: first.id, attempt: first.attempts, status_code: 500 }]),
@@ -136,12 +144,84 @@ describe('leases and retries', () => {
     assert.deepEqual({ ...row }, { status: 'completed', status_code: 200 });
   });
 
-  test('release hands a task back without counting the attempt', async () => {
+  test('release hands a task back without counting the attempt, and attempts never go back', async () => {
     const job = await makeJob(db.sql, { host: 'release.example' });
     await enqueueUrls(db.sql, job, ['https://release.example/']);
     const task = await claimOne(job, 'leaving');
-    assert.deepEqual(await releaseTasks(db.sql, 'leaving', [task.id]), [task.id]);
-    const [row] = await db.sql`select status, attempts, locked_by from tasks where id = ${task.id}`;
-    assert.deepEqual({ ...row }, { status: 'pending', attempts: 0, locked_by: null });
+    assert.deepEqual(
+      await releaseTasks(db.sql, [{ id: task.id, attempts: task.attempts + 1 }]),
+      [],
+      'fenced',
+    );
+    assert.deepEqual(await releaseTasks(db.sql, [task]), [task.id]);
+    const [row] =
+      await db.sql`select status, attempts, max_attempts, locked_by from tasks where id = ${task.id}`;
+    // The attempt is the fencing token, so it stays; the task is allowed one more instead.
+    assert.deepEqual({ ...row }, { status: 'pending', attempts: 1, max_attempts: 4, locked_by: null });
+    const again = await claimOne(job);
+    assert.equal(again.attempts, 2);
+  });
+});
+
+describe('fencing and caps', () => {
+  test('with the same task at two attempts in one batch, only the current attempt is written', async () => {
+    const job = await makeJob(db.sql, { host: 'twice.example' });
+    await enqueueUrls(db.sql, job, ['https://twice.example/']);
+    const first = await claimOne(job, 'slow');
+    await db.sql`update tasks set locked_until = now() - interval '1 second' where id = ${first.id}`;
+    await recoverExpiredLeases(db.sql);
+    await makeDue(job);
+    const second = await claimOne(job, 'fast');
+    assert.equal(second.attempts, first.attempts + 1);
+    const applied = await completeTasks(db.sql, [
+      { id: first.id, attempt: first.attempts, status_code: 500 },
+      { id: second.id, attempt: second.attempts, status_code: 200 },
+    ]);
+    assert.deepEqual(applied, [second.id]);
+    const [row] = await db.sql`select status, status_code from tasks where id = ${first.id}`;
+    assert.deepEqual({ ...row }, { status: 'completed', status_code: 200 });
+  });
+
+  test('a Retry-After far in the future is capped, and never fails the batch it is in', async () => {
+    const job = await makeJob(db.sql, { host: 'far.example', concurrency: 10 });
+    await enqueueUrls(db.sql, job, [
+      'https://far.example/a',
+      'https://far.example/b',
+      'https://far.example/c',
+    ]);
+    const [a, b, c] = await claimTasks(db.sql, 'w', 3, 30, [job]);
+    const failed = await failTasks(db.sql, [
+      // An HTTP-date years ahead (beyond a 32-bit integer of ms), and a day.
+      { id: a!.id, attempt: a!.attempts, retryable: true, error_code: 'http_429', retry_after_ms: 3e11 },
+      {
+        id: b!.id,
+        attempt: b!.attempts,
+        retryable: true,
+        error_code: 'http_503',
+        retry_after_ms: 86_400_000,
+      },
+      { id: c!.id, attempt: c!.attempts, retryable: true, error_code: 'http_503', retry_after_ms: 30_000 },
+    ]);
+    assert.equal(failed.length, 3);
+    const waits = Object.fromEntries(failed.map((f) => [f.id, f.run_after.getTime() - Date.now()]));
+    assert.ok(
+      waits[a!.id]! <= 121_000 && waits[b!.id]! <= 121_000,
+      `capped at 120 s: ${JSON.stringify(waits)}`,
+    );
+    assert.ok(waits[c!.id]! >= 29_000, 'a Retry-After below the cap is honoured');
+  });
+
+  test("the SQL cap on Retry-After is the crawler's", async () => {
+    const [row] = await db.sql<{ ms: number }[]>`select max_retry_after_ms() as ms`;
+    assert.equal(row?.ms, MAX_RETRY_AFTER_MS);
+  });
+
+  test('the retry curve is e^n seconds with jitter, capped at 5 minutes', async () => {
+    const rows = await db.sql<{ n: number; secs: number }[]>`
+      select n, extract(epoch from retry_delay(n))::float8 as secs from generate_series(1, 12) n, generate_series(1, 20)`;
+    for (const { n, secs } of rows) {
+      const mean = Math.min(300, Math.exp(Math.min(n, 10)));
+      assert.ok(secs >= mean * 0.75 - 0.001 && secs <= mean * 1.25 + 0.001, `retry ${n}: ${secs} s`);
+    }
   });
 });

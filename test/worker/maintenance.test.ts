@@ -74,7 +74,7 @@ test('the leader recovers expired leases and completes idle jobs', async () => {
   try {
     await waitFor('a tick with work', () => ticks.find((t) => t.recovered > 0));
     const [row] = await db.sql<{ status: string }[]>`select status from tasks where id = ${task!.id}`;
-    assert.equal(row?.status, 'pending');
+    assert.equal(row?.status, 'retrying', 'back in the queue, after a backoff');
     const [job] = await db.sql<{ status: string }[]>`select status from jobs where id = ${idle}`;
     assert.equal(job?.status, 'completed');
   } finally {

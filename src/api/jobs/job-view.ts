@@ -118,6 +118,7 @@ export function jobJson(row: JobViewRow): JobJson {
     tasks: {
       total: row.total_tasks,
       pending: row.pending_tasks,
+      retrying: row.retrying_tasks,
       running: row.running_tasks,
       completed: row.completed_tasks,
       failed: row.failed_tasks,

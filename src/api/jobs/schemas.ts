@@ -1,6 +1,7 @@
 // The job routes' request and response shapes: one zod schema validates a request and documents it in
 // /v1/openapi.json. Names are the API's (snake_case); the job service's own option names are camelCase.
 import { z } from '@hono/zod-openapi';
+import { DISCOVERY_STATUSES } from '../../queue/jobs.ts';
 
 export const ErrorBody = z
   .object({
@@ -168,13 +169,14 @@ const jobFields = {
   tasks: z.object({
     total: z.number(),
     pending: z.number(),
+    retrying: z.number().openapi({ description: 'failed an attempt; waiting to be retried' }),
     running: z.number(),
     completed: z.number(),
     failed: z.number(),
     skipped: z.number(),
   }),
   progress: z.number().openapi({ description: 'percent of tasks finished, 0–100' }),
-  discovery_status: z.enum(['pending', 'running', 'done', 'skipped']),
+  discovery_status: z.enum(DISCOVERY_STATUSES),
   stats: JobStatsSchema.nullable(),
   created_at: z.string(),
   started_at: z.string().nullable(),

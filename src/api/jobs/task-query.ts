@@ -3,12 +3,11 @@
 import { z } from '@hono/zod-openapi';
 import { CACHE_STATUSES } from '../../crawler/types.ts';
 import type { TxSql } from '../../db/client.ts';
-import type { TaskSource, TaskStatus } from '../../queue/tasks.ts';
+import { TASK_STATUSES, type TaskSource, type TaskStatus } from '../../queue/tasks.ts';
 import { ApiError } from '../errors.ts';
 import { type Cursor, decodeCursor, page } from '../pagination.ts';
 import { commaList, cursorParam, likeContains, limitParam } from './schemas.ts';
 
-const TASK_STATUSES = ['pending', 'running', 'completed', 'failed', 'skipped'] as const;
 const SORTS = ['id', 'url', 'response_time_ms', 'status_code'] as const;
 
 export const TaskListQuery = z.object({
