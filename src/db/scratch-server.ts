@@ -3,6 +3,7 @@
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from './port.ts';
 
 export interface ScratchServer {
   /** URL of the server's maintenance database; create your own databases from it. */
@@ -13,17 +14,20 @@ export interface ScratchServer {
 }
 
 export async function openScratchServer(
-  options: { fsync?: boolean; prefix?: string } = {},
+  options: { fsync?: boolean; prefix?: string; port?: number } = {},
 ): Promise<ScratchServer> {
   const fromEnv = process.env.DATABASE_URL;
   if (fromEnv) return { adminUrl: fromEnv, label: 'DATABASE_URL', close: async () => {} };
   const { startEmbeddedPostgres } = await import('./embedded.ts');
   const dir = mkdtempSync(path.join(os.tmpdir(), options.prefix ?? 'bbb-scratch-'));
-  // As root the server runs as the OS user postgres, which must be able to enter the directory.
+  // As root the server runs as the OS user postgres. Letting it enter this directory of ours keeps the throwaway
+  // cluster here, where a reboot clears what a killed run leaves, rather than among the shared clusters.
   chmodSync(dir, 0o755);
   try {
     const pg = await startEmbeddedPostgres({
       dataDir: dir,
+      // A random free port, not the 54329 that `npm start` prefers: runs side by side must not race for it.
+      port: options.port ?? (await freePort()),
       fsync: options.fsync ?? true,
       database: 'postgres',
     });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, test } from 'node:test';
@@ -162,16 +162,23 @@ describe('embedded PostgreSQL', () => {
     await assert.rejects(startEmbeddedPostgres({ dataDir: dir }), /password file .* is missing/);
   });
 
-  test('as root, a data directory the postgres user cannot enter is named', {
-    skip: process.getuid?.() !== 0 && 'needs root',
+  // A data directory the postgres user cannot reach from the start gets a cluster elsewhere (private-checkout.test.ts).
+  test('as root, a cluster in a data directory the postgres user can no longer enter is named', {
+    skip:
+      process.getuid?.() !== 0 && 'needs root: otherwise postgres runs as the user who owns the directory',
   }, async () => {
     const outer = tempDir();
     const locked = path.join(outer, 'private');
-    mkdirSync(locked, { mode: 0o700 });
+    mkdirSync(locked, { mode: 0o755 });
+    await (await startEmbeddedPostgres({ dataDir: path.join(locked, 'state'), fsync: false })).stop();
+    chmodSync(locked, 0o700);
     await assert.rejects(startEmbeddedPostgres({ dataDir: path.join(locked, 'state') }), (err: Error) => {
       assert.ok(err instanceof DbSetupError);
-      assert.match(err.message, new RegExp(`cannot enter ${locked.replaceAll('/', '\\/')}`));
-      assert.match(err.message, /chmod o\+x/);
+      assert.match(
+        err.message,
+        new RegExp(`cannot enter ${locked.replaceAll('/', '\\/')}, which holds the cluster`),
+      );
+      assert.match(err.message, /BBB_DATA_DIR/);
       return true;
     });
   });

