@@ -4,6 +4,7 @@
 //   3. the defaults below
 // Each entry names its env var so docs/configuration.md can be read straight off this file.
 import { z } from 'zod';
+import { ConcurrencyDefault } from './worker/defaults.ts';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const bool = z
@@ -30,7 +31,7 @@ export const configSchema = z.object({
   host: z.string().default('127.0.0.1'),
   port: int(0, 65535).default(8080),
   /** BBB_WORKER_CONCURRENCY: tasks a `bbb worker` or `bbb serve` process crawls at once, across all jobs. */
-  workerConcurrency: int(1, 1000).default(16),
+  workerConcurrency: int(1, 1000).default(ConcurrencyDefault),
   /** BBB_JWT_SECRET: HS256 secret for access tokens (Supabase's legacy JWT secret); unset: created in dataDir. */
   jwtSecret: z
     .string()

@@ -12,13 +12,14 @@ import { createJob } from '../queue/job-service.ts';
 import { cancelJob, type JobRow, skipRemainingTasks } from '../queue/jobs.ts';
 import { brokenPages, formatReport, loadReport, type Report } from '../report/index.ts';
 import { withDbRetry } from '../worker/db-retry.ts';
+import { runWorkerProcess, type WorkerProcess } from '../worker/index.ts';
 import { cliOrganisationId } from './cli-organisation.ts';
 import { type CrawlFlags, checkCrawlFlags, jobOptionsFromFlags } from './crawl-options.ts';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, signalExitCode, UsageError } from './errors.ts';
 import { createProgress } from './progress.ts';
 import { listenForStop } from './signals.ts';
 import { type WaitOutcome, waitForJob } from './wait-for-job.ts';
-import { startWorkers } from './workers.ts';
+import { workerProcessOptions } from './worker-options.ts';
 
 // How long in-flight pages get to finish after a timeout or Ctrl-C before they are handed back.
 const STOP_DEADLINE_MS = 5000;
@@ -50,15 +51,18 @@ export async function crawlCommand(url: string, flags: CrawlFlags): Promise<void
     for (const id of superseded) log.warn(`cancelled job ${id}: it was still crawling the same site`);
     log.info(`crawling ${job.root_url} (job ${job.id}, up to ${job.max_pages} pages)`);
 
-    const workers = startWorkers({
-      sql: db.sql,
-      concurrency: job.concurrency,
-      // The operator crawls what they choose, their own staging or localhost included; servers never do this.
-      crawl: { allowPrivateNetworks: true },
-      role: 'cli',
-      // ...so these workers must take only this job, even from a database a server shares.
-      jobIds: [job.id],
-    });
+    const workers = runWorkerProcess(
+      workerProcessOptions({
+        sql: db.sql,
+        role: 'cli',
+        concurrency: job.concurrency,
+        // The operator crawls what they choose, their own staging or localhost included; servers never do this.
+        crawl: { allowPrivateNetworks: true },
+        // ...so these workers must take only this job, even from a database a server shares.
+        jobIds: [job.id],
+        deadlineMs: STOP_DEADLINE_MS,
+      }),
+    );
     const outcome = await runUntilStopped(db, job, flags, stop.signal, workers);
     const { sql } = db;
     const report = await withDbRetry(() => loadReport(sql, job.id), { signal: AbortSignal.timeout(60_000) });
@@ -74,7 +78,7 @@ async function runUntilStopped(
   job: JobRow,
   flags: CrawlFlags,
   stop: AbortSignal,
-  workers: ReturnType<typeof startWorkers>,
+  workers: WorkerProcess,
 ): Promise<WaitOutcome> {
   const progress = createProgress({ stream: process.stderr });
   let outcome: WaitOutcome;
@@ -91,7 +95,7 @@ async function runUntilStopped(
       log.info(`${why}: stopping, in-flight pages get ${STOP_DEADLINE_MS / 1000} s to finish`);
     }
   } finally {
-    await workers.stop({ deadlineMs: STOP_DEADLINE_MS });
+    await workers.stop();
   }
   if (outcome.reason !== 'finished') {
     // Workers first, then the job: pages they handed back become skipped instead of pending forever. A cancel

@@ -6,10 +6,9 @@ import { loadConfig } from '../config.ts';
 import { type Database, openDatabase, redactUrl } from '../db/client.ts';
 import { migrate } from '../db/migrate.ts';
 import { log, setLogLevel } from '../log.ts';
+import { runWorkerProcess, type WorkerProcess } from '../worker/index.ts';
 import { listenForStop } from './signals.ts';
-import { type RunningWorkers, startWorkers } from './workers.ts';
-
-const STOP_DEADLINE_MS = 10_000;
+import { workerProcessOptions } from './worker-options.ts';
 
 export async function serveCommand(flags: {
   dataDir?: string | undefined;
@@ -20,7 +19,7 @@ export async function serveCommand(flags: {
   const stop = listenForStop();
 
   let db: Database | undefined;
-  let workers: RunningWorkers | undefined;
+  let workers: WorkerProcess | undefined;
   let api: RunningApi | undefined;
   try {
     db = await openDatabase(config, {
@@ -33,12 +32,14 @@ export async function serveCommand(flags: {
       const where = db.embedded ? `embedded PostgreSQL in ${db.embedded.dataDir}` : redactUrl(db.url);
       log.info(`database ready: ${where}`);
       // A server crawls URLs its users submit, so private and loopback targets stay blocked (SSRF).
-      workers = startWorkers({
-        sql: db.sql,
-        concurrency: config.workerConcurrency,
-        crawl: { allowPrivateNetworks: false },
-        role: 'serve',
-      });
+      workers = runWorkerProcess(
+        workerProcessOptions({
+          sql: db.sql,
+          role: 'serve',
+          concurrency: config.workerConcurrency,
+          crawl: { allowPrivateNetworks: false },
+        }),
+      );
       log.info(`workers running: ${config.workerConcurrency} concurrent tasks`);
       const deps = await apiDeps(config, db.sql);
       if (deps.secretCreated)
@@ -55,7 +56,7 @@ export async function serveCommand(flags: {
     log.info(`${await stop.requested} received, shutting down`);
   } finally {
     await api?.close();
-    await workers?.stop({ deadlineMs: STOP_DEADLINE_MS });
+    await workers?.stop();
     await db?.close();
     if (db) log.info('stopped');
   }

@@ -4,12 +4,10 @@ import { loadConfig } from '../config.ts';
 import { openDatabase, redactUrl } from '../db/client.ts';
 import { migrate } from '../db/migrate.ts';
 import { log, setLogLevel } from '../log.ts';
+import { runWorkerProcess } from '../worker/index.ts';
 import { UsageError } from './errors.ts';
 import { listenForStop } from './signals.ts';
-import { startWorkers } from './workers.ts';
-
-// In-flight pages get this long to finish after a signal; the rest go back to the queue for other workers.
-const STOP_DEADLINE_MS = 10_000;
+import { workerProcessOptions } from './worker-options.ts';
 
 export async function workerCommand(flags: { concurrency?: number | undefined }): Promise<void> {
   const config = loadConfig({ workerConcurrency: flags.concurrency });
@@ -26,15 +24,18 @@ export async function workerCommand(flags: { concurrency?: number | undefined })
     if (stop.received) return;
     // Workers started before the server must still find the schema they expect; migrate is a no-op otherwise.
     await migrate(db.sql);
-    const workers = startWorkers({
-      sql: db.sql,
-      concurrency: config.workerConcurrency,
-      crawl: { allowPrivateNetworks: false },
-      role: 'worker',
-    });
+    // In-flight pages get StopDeadlineMsDefault to finish after a signal; the rest go back to the queue.
+    const workers = runWorkerProcess(
+      workerProcessOptions({
+        sql: db.sql,
+        role: 'worker',
+        concurrency: config.workerConcurrency,
+        crawl: { allowPrivateNetworks: false },
+      }),
+    );
     log.info(`worker running against ${redactUrl(db.url)}, ${config.workerConcurrency} concurrent tasks`);
     log.info(`${await stop.requested} received, finishing in-flight pages`);
-    await workers.stop({ deadlineMs: STOP_DEADLINE_MS });
+    await workers.stop();
     log.info('stopped');
   } finally {
     await db.close();

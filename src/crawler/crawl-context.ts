@@ -72,12 +72,8 @@ export interface SharedCrawlState {
   politeness?: Politeness;
 }
 
-/** Throws InvalidFilterError for a bad pattern and PermanentCrawlError('invalid_url') for a bad root. */
-export function createCrawlContext(
-  rootUrl: string,
-  options: CrawlOptions = {},
-  shared: SharedCrawlState = {},
-): CrawlContext {
+/** The fetch options a crawl's requests take, without the ones left unset. */
+function crawlFetchOptions(options: CrawlOptions): FetchOptions {
   const fetchOptions: FetchOptions = {
     userAgent: options.userAgent,
     allowPrivateNetworks: options.allowPrivateNetworks,
@@ -93,8 +89,34 @@ export function createCrawlContext(
   for (const key of Object.keys(fetchOptions) as Array<keyof FetchOptions>) {
     if (fetchOptions[key] === undefined) delete fetchOptions[key];
   }
+  return fetchOptions;
+}
+
+/** Streams bodies for robots.txt and sitemaps with the crawl's fetch policy (no size or redirect caps). */
+function openFor(fetchOptions: FetchOptions): OpenUrl {
   const { maxBodyBytes: _, maxRedirects: __, ...openOptions } = fetchOptions;
-  const open = createOpenUrl(openOptions);
+  return createOpenUrl(openOptions);
+}
+
+/**
+ * A robots.txt cache for these options (user agent, fetch policy). A worker makes one and shares it between the
+ * jobs it runs, so robots.txt is fetched once per origin whichever job asks.
+ */
+export function createRobotsCache(
+  options: CrawlOptions = {},
+  open = openFor(crawlFetchOptions(options)),
+): RobotsCache {
+  return new RobotsCache({ open, productToken: productToken(options.userAgent), ...options.robotsCache });
+}
+
+/** Throws InvalidFilterError for a bad pattern and PermanentCrawlError('invalid_url') for a bad root. */
+export function createCrawlContext(
+  rootUrl: string,
+  options: CrawlOptions = {},
+  shared: SharedCrawlState = {},
+): CrawlContext {
+  const fetchOptions = crawlFetchOptions(options);
+  const open = openFor(fetchOptions);
   const keepQuery = options.keepQuery ?? true;
   return {
     siteUrl: normaliseUrl(rootUrl, undefined, { keepQuery }),
@@ -109,9 +131,7 @@ export function createCrawlContext(
     },
     fetchOptions,
     open,
-    robots:
-      shared.robots ??
-      new RobotsCache({ open, productToken: productToken(options.userAgent), ...options.robotsCache }),
+    robots: shared.robots ?? createRobotsCache(options, open),
     politeness: shared.politeness ?? new Politeness(options.politeness),
     filter: compileFilters(options.filters),
   };

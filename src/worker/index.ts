@@ -14,6 +14,7 @@
 //   stop(), done }
 //   Both together, with SIGTERM/SIGINT wired to a graceful stop; `done` resolves once stopped.
 import type { Sql } from '../db/client.ts';
+import { StopDeadlineMsDefault } from './defaults.ts';
 import { type Maintenance, type MaintenanceOptions, startMaintenance } from './maintenance.ts';
 import { startWorkerPool, type WorkerPool, type WorkerPoolOptions } from './pool.ts';
 
@@ -32,7 +33,7 @@ export interface WorkerProcessOptions {
   maintenance?: Omit<MaintenanceOptions, 'sql'> | false;
   /** Default ['SIGTERM', 'SIGINT']; [] leaves signals to the caller. */
   signals?: NodeJS.Signals[];
-  /** How long in-flight pages may run on after a stop is asked for. Default 30 s. */
+  /** How long in-flight pages may run on after a stop is asked for. Default StopDeadlineMsDefault. */
   deadlineMs?: number;
 }
 
@@ -59,7 +60,10 @@ export function runWorkerProcess(options: WorkerProcessOptions): WorkerProcess {
   const stop = () => {
     stopping ??= (async () => {
       for (const signal of signals) process.off(signal, onSignal);
-      await Promise.all([pool.stop({ deadlineMs: options.deadlineMs ?? 30_000 }), maintenance?.stop()]);
+      await Promise.all([
+        pool.stop({ deadlineMs: options.deadlineMs ?? StopDeadlineMsDefault }),
+        maintenance?.stop(),
+      ]);
       resolveDone();
     })();
     return stopping;

@@ -19,17 +19,16 @@ import {
   recoverExpiredLeases,
   skipStoppedJobsTasks,
 } from '../queue/maintenance.ts';
+import { MaintenanceIntervalMsDefault, RetentionMsDefault, StalledAfterMsDefault } from './defaults.ts';
 
 // "bbb" + 1, arbitrary but fixed: every process of every version must contend for the same key.
 const LOCK_KEY = 0x62626201;
 
 export interface MaintenanceOptions {
   sql: Sql;
-  /** How often the leader runs the frequent passes (retries come due at this resolution). Default 1000. */
+  /** Defaults for these three: src/worker/defaults.ts. */
   intervalMs?: number;
-  /** A running job that finished no task for this long is failed. Default 10 minutes. */
   stalledAfterMs?: number;
-  /** Task rows of jobs finished longer ago than this are deleted. Default 30 days. */
   retentionMs?: number;
   onEvent?: (event: MaintenanceEvent) => void;
 }
@@ -92,9 +91,9 @@ function lockClient(sql: Sql): Sql {
 
 export function startMaintenance(options: MaintenanceOptions): Maintenance {
   const { sql } = options;
-  const intervalMs = options.intervalMs ?? 1_000;
-  const stalledAfterMs = options.stalledAfterMs ?? 10 * 60_000;
-  const retentionMs = options.retentionMs ?? 30 * 24 * 3_600_000;
+  const intervalMs = options.intervalMs ?? MaintenanceIntervalMsDefault;
+  const stalledAfterMs = options.stalledAfterMs ?? StalledAfterMsDefault;
+  const retentionMs = options.retentionMs ?? RetentionMsDefault;
   const emit = (event: MaintenanceEvent) => {
     try {
       options.onEvent?.(event);

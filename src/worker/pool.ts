@@ -6,7 +6,7 @@
 // results that could not be written stay buffered until they can be (see BatchWriter).
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { type CrawlOptions, createCrawlContext } from '../crawler/crawl-context.ts';
+import { type CrawlOptions, createRobotsCache } from '../crawler/crawl-context.ts';
 import { crawlPage } from '../crawler/crawl-page.ts';
 import { Politeness } from '../crawler/politeness.ts';
 import type { Sql } from '../db/client.ts';
@@ -15,6 +15,16 @@ import type { JobRow } from '../queue/jobs.ts';
 import { type ClaimedTask, claimTasks, releaseTasks } from '../queue/tasks.ts';
 import { BatchWriter } from './batch-writer.ts';
 import { backoffMs, isConnectionError, pause, withDbRetry, withDeadline } from './db-retry.ts';
+import {
+  BacklogBatchesMax,
+  BatchSizeDefault,
+  ConcurrencyDefault,
+  DiscoveriesMax,
+  FlushMsDefault,
+  LeaseSecondsDefault,
+  PollMsDefault,
+  StopDeadlineMsDefault,
+} from './defaults.ts';
 import { runDiscovery } from './discovery-step.ts';
 import { startHeartbeat } from './heartbeat.ts';
 import { JobContexts } from './job-contexts.ts';
@@ -27,15 +37,11 @@ export interface WorkerPoolOptions {
   sql: Sql;
   /** Recorded as tasks.locked_by. Default: host-pid-random. */
   workerId?: string;
-  /** Most pages (and sitemap discoveries) in progress at once. Default 32. */
+  /** Defaults for these five: src/worker/defaults.ts. */
   concurrency?: number;
-  /** Most tasks per claim and per result write. Default 50. */
   batchSize?: number;
-  /** Task and discovery lease; extended every third of it while the work runs. Default 30. */
   leaseSeconds?: number;
-  /** Idle polling base interval (jittered 0.5×–2×) for when no notification arrives. Default 500. */
   pollMs?: number;
-  /** How long a finished result may wait for its batch to fill. Default 100. */
   flushMs?: number;
   /**
    * Work only on these jobs. `bbb crawl` sets it: its pool may reach private networks, so it must never pick
@@ -53,23 +59,19 @@ export interface WorkerPool {
   /** Tasks being crawled right now. */
   readonly inFlight: number;
   /**
-   * Stops claiming, lets in-flight pages finish for up to `deadlineMs` (default 30 s), aborts the rest and
-   * hands them back unrun (release_tasks), and writes every buffered result it can. Safe to call twice.
+   * Stops claiming, lets in-flight pages finish for up to `deadlineMs` (StopDeadlineMsDefault), aborts the rest
+   * and hands them back unrun (release_tasks), and writes every buffered result it can. Safe to call twice.
    */
   stop(options?: { deadlineMs?: number }): Promise<void>;
 }
 
-// Results buffered beyond this many batches mean the database is not taking writes: stop claiming more.
-const MAX_BACKLOG_BATCHES = 10;
-const MAX_DISCOVERIES = 2;
-
 export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
   const { sql } = options;
   const workerId = options.workerId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
-  const concurrency = Math.max(1, options.concurrency ?? 32);
-  const batchSize = Math.max(1, options.batchSize ?? 50);
-  const leaseSeconds = options.leaseSeconds ?? 30;
-  const pollMs = options.pollMs ?? 500;
+  const concurrency = Math.max(1, options.concurrency ?? ConcurrencyDefault);
+  const batchSize = Math.max(1, options.batchSize ?? BatchSizeDefault);
+  const leaseSeconds = options.leaseSeconds ?? LeaseSecondsDefault;
+  const pollMs = options.pollMs ?? PollMsDefault;
   const stats = emptyStats();
   const wake = new Wake(sql);
   const emit = (event: WorkerEvent) => {
@@ -89,10 +91,9 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
     ...crawl.politeness,
     store: crawl.politeness?.store ?? new PgHostStateStore(sql),
   });
-  // A throwaway context supplies the RobotsCache (built with the crawl options' user agent and fetch policy).
-  const robots = createCrawlContext('http://localhost/', crawl, { politeness }).robots;
+  const robots = createRobotsCache(crawl);
   const contexts = new JobContexts(sql, crawl, { robots, politeness });
-  const writer = new BatchWriter(sql, { batchSize, flushMs: options.flushMs ?? 100, stats, emit });
+  const writer = new BatchWriter(sql, { batchSize, flushMs: options.flushMs ?? FlushMsDefault, stats, emit });
   // `stopping` ends claiming; `hardStop` aborts work still running at the shutdown deadline.
   const stopping = new AbortController();
   const hardStop = new AbortController();
@@ -170,14 +171,14 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
     while (!stopping.signal.aborted) {
       let filled = false;
       const free = concurrency - busy();
-      if (free > 0 && writer.size < batchSize * MAX_BACKLOG_BATCHES) {
+      if (free > 0 && writer.size < batchSize * BacklogBatchesMax) {
         try {
           const want = Math.min(free, batchSize);
           const claimed = await withDeadline(claimTasks(sql, workerId, want, leaseSeconds, options.jobIds));
           stats.claimed += claimed.length;
           for (const task of claimed) start(task);
           filled = claimed.length === want;
-          if (busy() < concurrency && discoveries.size < MAX_DISCOVERIES && !stopping.signal.aborted) {
+          if (busy() < concurrency && discoveries.size < DiscoveriesMax && !stopping.signal.aborted) {
             for (const job of await withDeadline(
               claimDiscovery(sql, workerId, 1, leaseSeconds, options.jobIds),
             ))
@@ -244,7 +245,7 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
       return tasks.size;
     },
     stop(stopOptions = {}) {
-      stopped ??= shutdown(stopOptions.deadlineMs ?? 30_000).catch((error) =>
+      stopped ??= shutdown(stopOptions.deadlineMs ?? StopDeadlineMsDefault).catch((error) =>
         emit({ type: 'error', during: 'stop', error }),
       );
       return stopped;

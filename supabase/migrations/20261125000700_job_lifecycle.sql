@@ -35,18 +35,15 @@ language sql volatile as $$
   returning j.*;
 $$;
 
--- Heartbeat of a discovery, fenced by (worker, attempt). Never waits: a held job row is retried next beat.
+-- Heartbeat of a discovery, fenced by (worker, attempt). It waits for the job row, which claims and result
+-- writes of the job hold only briefly (and it holds nothing else, so it cannot close a lock cycle): false
+-- must mean the lease is no longer this attempt's, never that the row was busy.
 create function public.extend_discovery_lease(p_job_id uuid, p_worker_id text, p_attempt integer, p_lease interval)
 returns boolean language sql volatile as $$
-  with mine as (
-    select j.id from public.jobs j
+  with extended as (
+    update public.jobs j set discovery_locked_until = now() + p_lease
     where j.id = p_job_id and j.discovery_status = 'running'
       and j.discovery_locked_by = p_worker_id and j.discovery_attempts = p_attempt
-    for no key update skip locked
-  ),
-  extended as (
-    update public.jobs j set discovery_locked_until = now() + p_lease
-    from mine where j.id = mine.id
     returning 1
   )
   select exists (select 1 from extended);
