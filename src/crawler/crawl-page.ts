@@ -98,7 +98,7 @@ async function politeGet(url: string, ctx: CrawlContext, result: PageCrawlResult
   result.politenessWaitMs = Math.round(performance.now() - waitStarted);
   try {
     const res = await fetchUrl(url, { ...ctx.fetchOptions, signal });
-    await release(responseOutcome(res));
+    await release(responseOutcome(res, ctx.politeness.now()));
     return res;
   } catch (err) {
     await release(errorOutcome(err));

@@ -39,7 +39,8 @@ export interface PolitenessOptions extends Partial<PolitenessConfig> {
 export class Politeness {
   readonly config: PolitenessConfig;
   private readonly store: HostStateStore;
-  private readonly now: () => number;
+  /** The clock it measures gaps and pauses by (Date.now unless given). */
+  readonly now: () => number;
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
 
   constructor({ store, now, sleep, ...config }: PolitenessOptions = {}) {
@@ -86,10 +87,13 @@ export class Politeness {
   }
 }
 
-/** What a response tells politeness about the host's load. */
-export function responseOutcome(res: Pick<FetchResult, 'statusCode' | 'headers'>): PolitenessOutcome {
+/** What a response tells politeness about the host's load; `now` dates an HTTP-date Retry-After. */
+export function responseOutcome(
+  res: Pick<FetchResult, 'statusCode' | 'headers'>,
+  now = Date.now(),
+): PolitenessOutcome {
   const { statusCode } = res;
-  const retryAfterMs = parseRetryAfter(res.headers['retry-after']);
+  const retryAfterMs = parseRetryAfter(res.headers['retry-after'], now);
   return { ok: statusCode < 500 && statusCode !== 429, statusCode, retryAfterMs };
 }
 
@@ -111,7 +115,7 @@ export function politeFetch(
     const release = await politeness.acquire(new URL(url).host, opts?.signal);
     try {
       const res = await fetch(url, opts);
-      await release(responseOutcome(res));
+      await release(responseOutcome(res, politeness.now()));
       return res;
     } catch (err) {
       await release(errorOutcome(err));
