@@ -6,10 +6,10 @@
 import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import { requestId } from 'hono/request-id';
-import { gotrueRoutes } from '../auth/gotrue/routes.ts';
 import { requireUser } from './auth-middleware.ts';
 import { type AppDeps, router } from './context.ts';
-import { ApiError, errorResponse } from './errors.ts';
+import { ApiError, toErrorResponse } from './errors.ts';
+import { gotrueRoutes } from './gotrue/routes.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
 import { exportRoutes } from './routes/export.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -63,9 +63,9 @@ export function createApp(deps: AppDeps) {
       },
     }),
   );
-  app.onError((err, c) => errorResponse(err, c));
+  app.onError((err, c) => toErrorResponse(err, c));
   app.notFound((c) =>
-    errorResponse(new ApiError(404, 'not_found', `no route for ${c.req.method} ${c.req.path}`), c),
+    toErrorResponse(new ApiError(404, 'not_found', `no route for ${c.req.method} ${c.req.path}`), c),
   );
 
   app.route('/', healthRoutes(deps));

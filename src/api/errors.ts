@@ -7,10 +7,7 @@ import { ZodError } from 'zod';
 import { InvalidTokenError } from '../auth/jwt.ts';
 import { log } from '../log.ts';
 import { JobValidationError, UnknownOrganisationError } from '../queue/job-service.ts';
-
-export interface ErrorBody {
-  error: { code: string; message: string; details?: unknown };
-}
+import type { ErrorBody } from './openapi.ts';
 
 export class ApiError extends Error {
   override name = 'ApiError';
@@ -19,13 +16,15 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly details?: unknown,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }
 
 export const notFound = (what: string) => new ApiError(404, 'not_found', `${what} not found`);
-export const forbidden = (message: string) => new ApiError(403, 'forbidden', message);
+export const forbidden = (message: string, options?: ErrorOptions) =>
+  new ApiError(403, 'forbidden', message, undefined, options);
 
 /** Issues as a person reads them: `path: message`. */
 export function validationDetails(err: ZodError): Array<{ path: string; message: string }> {
@@ -50,21 +49,22 @@ const PG_ERRORS: Record<string, [ContentfulStatusCode, string]> = {
 
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
+  // The original stays attached for whoever logs or debugs the answer; the body never shows it.
+  const answer = (status: ContentfulStatusCode, code: string, message: string, details?: unknown) =>
+    new ApiError(status, code, message, details, { cause: err });
   if (err instanceof ZodError) {
-    return new ApiError(400, 'validation_failed', 'the request is not valid', validationDetails(err));
+    return answer(400, 'validation_failed', 'the request is not valid', validationDetails(err));
   }
-  if (err instanceof JobValidationError) {
-    return new ApiError(400, 'validation_failed', err.message, err.issues);
-  }
+  if (err instanceof JobValidationError) return answer(400, 'validation_failed', err.message, err.issues);
   // Not a member and no such organisation get the same answer: it reveals nothing about other tenants.
-  if (err instanceof UnknownOrganisationError) return notFound('organisation');
-  if (err instanceof InvalidTokenError) return new ApiError(401, 'invalid_token', err.message);
+  if (err instanceof UnknownOrganisationError) return answer(404, 'not_found', 'organisation not found');
+  if (err instanceof InvalidTokenError) return answer(401, 'invalid_token', err.message);
   if (err instanceof HTTPException) {
-    if (err.status === 413) return new ApiError(413, 'payload_too_large', err.message);
+    if (err.status === 413) return answer(413, 'payload_too_large', err.message);
     if (/malformed json/i.test(err.message)) {
-      return new ApiError(400, 'invalid_json', 'the request body is not valid JSON');
+      return answer(400, 'invalid_json', 'the request body is not valid JSON');
     }
-    return new ApiError(err.status as ContentfulStatusCode, 'bad_request', err.message);
+    return answer(err.status as ContentfulStatusCode, 'bad_request', err.message);
   }
   const pg = err as { code?: string; message?: string; severity?: string };
   if (typeof pg.code === 'string' && pg.severity) {
@@ -72,19 +72,21 @@ export function toApiError(err: unknown): ApiError {
     if (mapped) {
       // Row-level security refusals say only that; the database's wording names tables and policies.
       const message = pg.code === '42501' ? 'you are not allowed to do that' : (pg.message ?? 'refused');
-      return new ApiError(mapped[0], mapped[1], message);
+      return answer(mapped[0], mapped[1], message);
     }
   }
-  return new ApiError(500, 'internal', 'something went wrong on our side; try again');
+  return answer(500, 'internal', 'something went wrong on our side; try again');
 }
 
-export function errorResponse(err: unknown, c: Context): Response {
+/** A failure of ours (a 5xx), with the request it broke: the client is told only that something went wrong. */
+export function logServerError(err: unknown, c: Context): void {
+  log.error(`${c.req.method} ${c.req.path} [${c.get('requestId') ?? '-'}]: ${(err as Error)?.stack ?? err}`);
+}
+
+/** The response for anything thrown on /v1. */
+export function toErrorResponse(err: unknown, c: Context): Response {
   const api = toApiError(err);
-  if (api.status >= 500) {
-    log.error(
-      `${c.req.method} ${c.req.path} [${c.get('requestId') ?? '-'}]: ${(err as Error)?.stack ?? err}`,
-    );
-  }
+  if (api.status >= 500) logServerError(err, c);
   const body: ErrorBody = { error: { code: api.code, message: api.message } };
   if (api.details !== undefined) body.error.details = api.details;
   if (api.status === 401) c.header('WWW-Authenticate', 'Bearer');

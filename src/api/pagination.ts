@@ -13,16 +13,16 @@ export function encodeCursor(cursor: Cursor): string {
   return Buffer.from(JSON.stringify(cursor)).toString('base64url');
 }
 
+/** Also for a cursor that decodes but does not fit the list it was sent to. */
+export const invalidCursor = () =>
+  new ApiError(400, 'invalid_cursor', 'the cursor is not one this API returned: start again without it');
+
 export function decodeCursor(token: string | undefined): Cursor | undefined {
   if (token === undefined || token === '') return undefined;
   try {
     return cursorSchema.parse(JSON.parse(Buffer.from(token, 'base64url').toString('utf8')));
   } catch {
-    throw new ApiError(
-      400,
-      'invalid_cursor',
-      'the cursor is not one this API returned: start again without it',
-    );
+    throw invalidCursor();
   }
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
 import { test } from 'node:test';
-import { apiFixture, type TestUser } from '../support/api.ts';
+import { apiFixture } from '../support/api.ts';
 
 const api = await apiFixture();
 const { sql } = api.db;

@@ -2,8 +2,7 @@
 // transaction (a user's or a share link's), so Row Level Security decides which rows exist.
 import type { TxSql } from '../../db/client.ts';
 import type { JobRow } from '../../queue/jobs.ts';
-import { ApiError } from '../errors.ts';
-import { decodeCursor, page } from '../pagination.ts';
+import { decodeCursor, invalidCursor, page } from '../pagination.ts';
 import { type JobJson, type JobListFilters, likeContains, type SharedJobJson } from './schemas.ts';
 
 export interface JobViewRow extends JobRow {
@@ -67,11 +66,7 @@ export async function listJobs(tx: TxSql, organisationId: string, f: JobListFilt
       UUID.test(String(cursor.id))
     )
   ) {
-    throw new ApiError(
-      400,
-      'invalid_cursor',
-      'the cursor is not one this API returned: start again without it',
-    );
+    throw invalidCursor();
   }
   // Times go in as text: a timestamptz parameter passes through a JS Date, which drops the microseconds.
   const rows = await tx<JobViewRow[]>`

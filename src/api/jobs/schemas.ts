@@ -2,23 +2,7 @@
 // /v1/openapi.json. Names are the API's (snake_case); the job service's own option names are camelCase.
 import { z } from '@hono/zod-openapi';
 import { DISCOVERY_STATUSES } from '../../queue/jobs.ts';
-
-export const ErrorBody = z
-  .object({
-    error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }),
-  })
-  .openapi('Error');
-
-export function errorResponse(description: string) {
-  return { description, content: { 'application/json': { schema: ErrorBody } } };
-}
-
-export const JobIdParams = z.object({
-  id: z.uuid('the job id is a UUID, as returned when the job was created').openapi({
-    param: { name: 'id', in: 'path' },
-    example: '2f1c6d3e-8a4b-4c55-9d0e-1a2b3c4d5e6f',
-  }),
-});
+import { cursorParam, limitParam } from '../openapi.ts';
 
 /** A comma-separated query parameter whose items must each be one of `values`; empty means no filter. */
 export function commaList<const T extends string>(values: readonly [T, ...T[]], what: string) {
@@ -40,29 +24,6 @@ export function commaList<const T extends string>(values: readonly [T, ...T[]], 
     })
     .openapi({ type: 'string', description: `comma-separated: ${values.join(', ')}` });
 }
-
-export const limitParam = z.coerce
-  .number('limit must be a whole number from 1 to 200')
-  .int('limit must be a whole number from 1 to 200')
-  .min(1, 'limit must be at least 1')
-  .max(200, 'limit is at most 200')
-  .default(50)
-  .openapi({ description: 'rows per page, 1–200 (default 50)' });
-
-export const cursorParam = z
-  .string()
-  .max(1000, 'the cursor is not one this API returned')
-  .optional()
-  .openapi({ description: 'next_cursor from the previous page; omit for the first page' });
-
-export const pageOf = <T extends z.ZodType>(item: T) =>
-  z.object({
-    data: z.array(item),
-    next_cursor: z
-      .string()
-      .nullable()
-      .openapi({ description: 'pass as `cursor` for the next page; null at the end' }),
-  });
 
 export const JOB_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const;
 
@@ -192,6 +153,18 @@ export const SharedJob = Job.omit({ organisation_id: true, created_by: true, pau
   'SharedJob',
 );
 export type SharedJobJson = z.infer<typeof SharedJob>;
+
+export const ShareLink = z
+  .object({
+    id: z.uuid(),
+    created_by: z.uuid().nullable(),
+    created_at: z.string(),
+    expires_at: z.string(),
+    revoked_at: z.string().nullable(),
+    active: z.boolean(),
+  })
+  .openapi('ShareLink');
+export type ShareLinkJson = z.infer<typeof ShareLink>;
 
 const timestampParam = (name: string) =>
   z.iso

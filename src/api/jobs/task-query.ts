@@ -4,9 +4,9 @@ import { z } from '@hono/zod-openapi';
 import { CACHE_STATUSES } from '../../crawler/types.ts';
 import type { TxSql } from '../../db/client.ts';
 import { TASK_STATUSES, type TaskSource, type TaskStatus } from '../../queue/tasks.ts';
-import { ApiError } from '../errors.ts';
-import { type Cursor, decodeCursor, page } from '../pagination.ts';
-import { commaList, cursorParam, likeContains, limitParam } from './schemas.ts';
+import { cursorParam, limitParam } from '../openapi.ts';
+import { type Cursor, decodeCursor, invalidCursor, page } from '../pagination.ts';
+import { commaList, likeContains } from './schemas.ts';
 
 const SORTS = ['id', 'url', 'response_time_ms', 'status_code'] as const;
 
@@ -113,23 +113,20 @@ function sortColumn(tx: TxSql, sort: TaskListFilters['sort']) {
   return tx`t.id`;
 }
 
-const badCursor = () =>
-  new ApiError(400, 'invalid_cursor', 'the cursor is not one this API returned: start again without it');
-
 /**
  * The keyset condition for rows after `cursor`, in `ORDER BY <col> <dir> NULLS LAST, id <dir>`: past the
  * cursor's value, or at it with a later id, or (while still among values) any null; among nulls, a later id.
  */
 function after(tx: TxSql, f: TaskListFilters, cursor: Cursor) {
   const asc = f.order === 'asc';
-  if (typeof cursor.id !== 'number' || !Number.isSafeInteger(cursor.id)) throw badCursor();
+  if (typeof cursor.id !== 'number' || !Number.isSafeInteger(cursor.id)) throw invalidCursor();
   const id = cursor.id;
   if (f.sort === 'id') {
     return asc ? tx`and t.id > ${id}::bigint` : tx`and t.id < ${id}::bigint`;
   }
   const col = sortColumn(tx, f.sort);
   if (cursor.v === null) {
-    if (f.sort === 'url') throw badCursor();
+    if (f.sort === 'url') throw invalidCursor();
     return asc
       ? tx`and ${col} is null and t.id > ${id}::bigint`
       : tx`and ${col} is null and t.id < ${id}::bigint`;
@@ -142,7 +139,7 @@ function after(tx: TxSql, f: TaskListFilters, cursor: Cursor) {
       : typeof cursor.v === 'number' && Number.isSafeInteger(cursor.v)
         ? tx`${cursor.v}::integer`
         : undefined;
-  if (!v) throw badCursor();
+  if (!v) throw invalidCursor();
   return asc
     ? tx`and ((${col}, t.id) > (${v}, ${id}::bigint) or ${col} is null)`
     : tx`and ((${col}, t.id) < (${v}, ${id}::bigint) or ${col} is null)`;

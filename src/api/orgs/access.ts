@@ -4,7 +4,7 @@
 import type { TxSql } from '../../db/client.ts';
 import { forbidden, notFound } from '../errors.ts';
 import { activeOrganisation } from '../user-db.ts';
-import type { Organisation, OrgRole } from './schemas.ts';
+import type { OrgRole } from './schemas.ts';
 
 /** The caller's role in the organisation; 404 when they are not a member. */
 export async function callerRole(tx: TxSql, orgId: string): Promise<OrgRole> {
@@ -32,22 +32,9 @@ export async function refusedAs<T extends unknown[]>(message: string, write: Pro
   try {
     rows = await write;
   } catch (err) {
-    if ((err as { code?: string }).code === '42501') throw forbidden(message);
+    if ((err as { code?: string }).code === '42501') throw forbidden(message, { cause: err });
     throw err;
   }
   if (rows.length === 0) throw forbidden(message);
   return rows;
-}
-
-/** The caller's organisations (or the one given), with their role and which one is active. */
-export async function listOrganisations(tx: TxSql, onlyId?: string): Promise<Organisation[]> {
-  const rows = await tx<(Omit<Organisation, 'created_at'> & { created_at: Date })[]>`
-    select o.id, o.name, o.plan_id, m.role,
-      coalesce(o.id = s.active_organisation_id, false) as active, o.created_at
-    from public.organisations o
-    join public.organisation_members m on m.organisation_id = o.id and m.user_id = (select auth.uid())
-    left join public.user_settings s on s.user_id = (select auth.uid())
-    ${onlyId === undefined ? tx`` : tx`where o.id = ${onlyId}`}
-    order by o.created_at, o.id`;
-  return rows.map((r) => ({ ...r, created_at: r.created_at.toISOString() }));
 }

@@ -1,4 +1,4 @@
-// Schemas shared by the organisation, member, invite, usage and dashboard routes.
+// Schemas shared by the organisation, member and invite routes.
 import { z } from '@hono/zod-openapi';
 
 export const ROLES = ['owner', 'admin', 'member'] as const;
@@ -7,13 +7,6 @@ export type OrgRole = (typeof ROLES)[number];
 export const roleSchema = z
   .enum(ROLES, { error: 'the role must be owner, admin or member' })
   .openapi({ example: 'member' });
-
-export const uuidSchema = (what: string) =>
-  z.uuid({ error: `give the ${what} as a UUID, e.g. 3f2b8c9e-1d4a-4c6b-9e7f-0a1b2c3d4e5f` });
-
-export const orgParams = z.object({
-  id: uuidSchema('organisation id').openapi({ param: { name: 'id', in: 'path' } }),
-});
 
 export const organisationSchema = z
   .object({
@@ -27,34 +20,23 @@ export const organisationSchema = z
   .openapi('Organisation');
 export type Organisation = z.infer<typeof organisationSchema>;
 
-const errorSchema = z.object({
-  error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }),
-});
+export const memberSchema = z
+  .object({
+    user_id: z.uuid(),
+    email: z.string(),
+    role: roleSchema,
+    created_at: z.string().openapi({ format: 'date-time', description: 'when they joined' }),
+  })
+  .openapi('OrganisationMember');
+export type Member = z.infer<typeof memberSchema>;
 
-const ERROR_DESCRIPTIONS = {
-  400: 'The request is not valid (validation_failed)',
-  403: 'You can see the organisation but may not do this (forbidden)',
-  404: 'No such resource, or one you cannot see (not_found)',
-  409: 'The change would leave the organisation without an owner (owner_required)',
-  410: 'The invite has expired (invite_expired)',
-} as const;
-type ErrorStatus = keyof typeof ERROR_DESCRIPTIONS;
-
-/** Documents the error answers a route can give; the error handler produces them. */
-export function errorResponses<S extends ErrorStatus>(
-  ...statuses: S[]
-): Record<S, { description: string; content: { 'application/json': { schema: typeof errorSchema } } }> {
-  const out = {} as Record<
-    S,
-    { description: string; content: { 'application/json': { schema: typeof errorSchema } } }
-  >;
-  for (const s of statuses) {
-    out[s] = { description: ERROR_DESCRIPTIONS[s], content: { 'application/json': { schema: errorSchema } } };
-  }
-  return out;
-}
-
-export const json = <T extends z.ZodType>(schema: T, description: string) => ({
-  description,
-  content: { 'application/json': { schema } },
-});
+export const inviteSchema = z
+  .object({
+    id: z.uuid(),
+    email: z.string(),
+    role: roleSchema,
+    created_at: z.string().openapi({ format: 'date-time' }),
+    expires_at: z.string().openapi({ format: 'date-time' }),
+  })
+  .openapi('OrganisationInvite');
+export type Invite = z.infer<typeof inviteSchema>;

@@ -4,8 +4,8 @@
 // nothing here reads tasks.
 import { createRoute, z } from '@hono/zod-openapi';
 import { type AppDeps, router } from '../context.ts';
+import { commonErrors, json, uuidSchema } from '../openapi.ts';
 import { targetOrganisation } from '../orgs/access.ts';
-import { errorResponses, json, uuidSchema } from '../orgs/schemas.ts';
 import { userTx } from '../user-db.ts';
 
 const RANGES = { '24h': '24 hours', '7d': '7 days', '30d': '30 days', '90d': '90 days' } as const;
@@ -51,7 +51,7 @@ const stats = createRoute({
         .openapi({ description: 'defaults to your active organisation' }),
     }),
   },
-  responses: { 200: json(statsSchema, 'Dashboard totals'), ...errorResponses(400, 404) },
+  responses: { 200: json(statsSchema, 'Dashboard totals'), ...commonErrors(400, 404) },
 });
 
 interface StatsRow {

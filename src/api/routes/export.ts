@@ -2,8 +2,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { type AppDeps, router } from '../context.ts';
 import { exportTasks } from '../jobs/export-stream.ts';
-import { JobIdParams } from '../jobs/schemas.ts';
 import { Task } from '../jobs/task-query.ts';
+import { errorJson, JobIdParams } from '../openapi.ts';
 
 const route = createRoute({
   method: 'get',
@@ -26,9 +26,8 @@ const route = createRoute({
         'application/json': { schema: z.array(Task) },
       },
     },
-    // Errors are the usual {error:{code,message}} JSON; the body is a stream, so no response type is declared.
-    400: { description: 'format is not csv or json' },
-    404: { description: 'No such job (or not yours)' },
+    400: errorJson('format is not csv or json'),
+    404: errorJson('No such job (or not yours)'),
   },
 });
 

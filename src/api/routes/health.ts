@@ -1,6 +1,7 @@
 // Liveness (the process answers) and readiness (the database answers within a deadline).
 import { createRoute, z } from '@hono/zod-openapi';
 import { type AppDeps, router } from '../context.ts';
+import { errorJson, json } from '../openapi.ts';
 
 const READY_TIMEOUT_MS = 2_000;
 
@@ -9,10 +10,7 @@ const health = createRoute({
   path: '/health',
   tags: ['health'],
   responses: {
-    200: {
-      description: 'The process is up',
-      content: { 'application/json': { schema: z.object({ status: z.literal('ok') }) } },
-    },
+    200: json(z.object({ status: z.literal('ok') }), 'The process is up'),
   },
 });
 
@@ -21,11 +19,8 @@ const ready = createRoute({
   path: '/health/ready',
   tags: ['health'],
   responses: {
-    200: {
-      description: 'The database answers',
-      content: { 'application/json': { schema: z.object({ status: z.literal('ready') }) } },
-    },
-    503: { description: 'The database does not answer' },
+    200: json(z.object({ status: z.literal('ready') }), 'The database answers'),
+    503: errorJson('The database does not answer (not_ready)'),
   },
 });
 

@@ -1,29 +1,25 @@
 // Invites: owners and admins invite an email address into an organisation with a role; the invitee, signed in
-// with that email, accepts with the token. The token is shown once, when created: only its SHA-256 is stored,
-// computed by PostgreSQL the same way accept_invite computes it.
+// with that email, accepts with the token, which is shown once, when created (see invite-queries.ts).
 //   POST   /organisations/:id/invites             create (admins cannot invite owners)
 //   GET    /organisations/:id/invites             pending invites, without tokens
 //   DELETE /organisations/:id/invites/:inviteId   withdraw one
 //   POST   /invites/accept                         join with a token
-import { randomBytes } from 'node:crypto';
 import { createRoute, z } from '@hono/zod-openapi';
 import { type AppDeps, router } from '../context.ts';
 import { forbidden, notFound } from '../errors.ts';
+import { commonErrors, InviteParams, json, jsonBody, OrgIdParams } from '../openapi.ts';
 import { callerRole, refusedAs } from '../orgs/access.ts';
-import { errorResponses, json, type OrgRole, orgParams, roleSchema, uuidSchema } from '../orgs/schemas.ts';
+import {
+  acceptInvite,
+  deleteInvite,
+  insertInvite,
+  newInviteToken,
+  pendingInvites,
+} from '../orgs/invite-queries.ts';
+import { inviteSchema, type OrgRole, roleSchema } from '../orgs/schemas.ts';
 import { activeOrganisation, userTx } from '../user-db.ts';
 
 const MANAGERS: readonly OrgRole[] = ['owner', 'admin'];
-
-const inviteSchema = z
-  .object({
-    id: z.uuid(),
-    email: z.string(),
-    role: roleSchema,
-    created_at: z.string().openapi({ format: 'date-time' }),
-    expires_at: z.string().openapi({ format: 'date-time' }),
-  })
-  .openapi('OrganisationInvite');
 
 const createBody = z.object({
   email: z
@@ -45,8 +41,8 @@ const create = createRoute({
   tags: ['invites'],
   summary: 'Invite an email address (owners and admins; only owners invite owners)',
   request: {
-    params: orgParams,
-    body: { required: true, content: { 'application/json': { schema: createBody } } },
+    params: OrgIdParams,
+    body: jsonBody(createBody),
   },
   responses: {
     201: json(
@@ -55,7 +51,7 @@ const create = createRoute({
       }),
       'The invite, with its token',
     ),
-    ...errorResponses(400, 403, 404),
+    ...commonErrors(400, 403, 404),
   },
 });
 
@@ -64,10 +60,10 @@ const list = createRoute({
   path: '/organisations/{id}/invites',
   tags: ['invites'],
   summary: 'Pending invites: not yet accepted and not expired (owners and admins)',
-  request: { params: orgParams },
+  request: { params: OrgIdParams },
   responses: {
     200: json(z.object({ data: z.array(inviteSchema) }), 'Pending invites, newest first'),
-    ...errorResponses(400, 403, 404),
+    ...commonErrors(400, 403, 404),
   },
 });
 
@@ -76,12 +72,8 @@ const remove = createRoute({
   path: '/organisations/{id}/invites/{inviteId}',
   tags: ['invites'],
   summary: 'Withdraw an invite (owners and admins)',
-  request: {
-    params: orgParams.extend({
-      inviteId: uuidSchema('invite id').openapi({ param: { name: 'inviteId', in: 'path' } }),
-    }),
-  },
-  responses: { 204: { description: 'Withdrawn' }, ...errorResponses(400, 403, 404) },
+  request: { params: InviteParams },
+  responses: { 204: { description: 'Withdrawn' }, ...commonErrors(400, 403, 404) },
 });
 
 const accept = createRoute({
@@ -90,33 +82,20 @@ const accept = createRoute({
   tags: ['invites'],
   summary: 'Accept an invite addressed to your email',
   request: {
-    body: {
-      required: true,
-      content: {
-        'application/json': {
-          schema: z.object({
-            token: z
-              .string({ error: 'give the invite token you were sent' })
-              .min(1, 'give the invite token you were sent')
-              .max(200, 'that is not an invite token'),
-          }),
-        },
-      },
-    },
+    body: jsonBody(
+      z.object({
+        token: z
+          .string({ error: 'give the invite token you were sent' })
+          .min(1, 'give the invite token you were sent')
+          .max(200, 'that is not an invite token'),
+      }),
+    ),
   },
   responses: {
     200: json(z.object({ organisation_id: z.uuid() }), 'You are now a member'),
-    ...errorResponses(400, 403, 404, 410),
+    ...commonErrors(400, 403, 404, 410),
   },
 });
-
-interface InviteRow {
-  id: string;
-  email: string;
-  role: OrgRole;
-  created_at: Date;
-  expires_at: Date;
-}
 
 export function inviteRoutes(deps: AppDeps) {
   const r = router();
@@ -124,17 +103,12 @@ export function inviteRoutes(deps: AppDeps) {
   r.openapi(create, async (c) => {
     const { id } = c.req.valid('param');
     const { email, role, expires_in_hours } = c.req.valid('json');
-    const token = randomBytes(32).toString('base64url');
+    const token = newInviteToken();
     const [invite] = await userTx(deps, c, async (tx) => {
       await callerRole(tx, id);
       return refusedAs(
         role === 'owner' ? 'only owners can invite an owner' : 'only owners and admins can invite',
-        tx<InviteRow[]>`
-          insert into public.organisation_invites (organisation_id, email, role, token_hash, created_by,
-            expires_at)
-          values (${id}, ${email}, ${role}, sha256(convert_to(${token}, 'UTF8')), (select auth.uid()),
-            now() + make_interval(hours => ${expires_in_hours}))
-          returning id, email, role, created_at, expires_at`,
+        insertInvite(tx, id, { email, role, token, expiresInHours: expires_in_hours }),
       );
     });
     const { id: inviteId, expires_at } = invite!;
@@ -143,21 +117,13 @@ export function inviteRoutes(deps: AppDeps) {
 
   r.openapi(list, async (c) => {
     const { id } = c.req.valid('param');
-    const rows = await userTx(deps, c, async (tx) => {
+    const data = await userTx(deps, c, async (tx) => {
       // Members would just see an empty list (RLS); say why instead.
       if (!MANAGERS.includes(await callerRole(tx, id))) {
         throw forbidden('only owners and admins can see invites');
       }
-      return tx<InviteRow[]>`
-        select id, email, role, created_at, expires_at from public.organisation_invites
-        where organisation_id = ${id} and accepted_at is null and expires_at > now()
-        order by created_at desc, id`;
+      return pendingInvites(tx, id);
     });
-    const data = rows.map((i) => ({
-      ...i,
-      created_at: i.created_at.toISOString(),
-      expires_at: i.expires_at.toISOString(),
-    }));
     return c.json({ data }, 200);
   });
 
@@ -167,10 +133,7 @@ export function inviteRoutes(deps: AppDeps) {
       if (!MANAGERS.includes(await callerRole(tx, id))) {
         throw forbidden('only owners and admins can withdraw invites');
       }
-      const [gone] = await tx`
-        delete from public.organisation_invites
-        where id = ${inviteId} and organisation_id = ${id} returning id`;
-      if (!gone) throw notFound('invite');
+      if (!(await deleteInvite(tx, id, inviteId))) throw notFound('invite');
     });
     return c.body(null, 204);
   });
@@ -180,8 +143,7 @@ export function inviteRoutes(deps: AppDeps) {
     const organisationId = await userTx(deps, c, async (tx) => {
       // A brand-new invitee still gets their personal organisation, as on any other first request.
       await activeOrganisation(tx);
-      const [row] = await tx<{ id: string }[]>`select public.accept_invite(${token}) as id`;
-      return row!.id;
+      return acceptInvite(tx, token);
     });
     return c.json({ organisation_id: organisationId }, 200);
   });

@@ -10,15 +10,12 @@ import { type AppDeps, type AppEnv, router } from '../context.ts';
 import { ApiError, notFound } from '../errors.ts';
 import { findJob, jobJson, listJobs } from '../jobs/job-view.ts';
 import { assertPublicTarget } from '../jobs/public-target.ts';
-import { CreateJobBody, errorResponse, Job, JobIdParams, JobListQuery, pageOf } from '../jobs/schemas.ts';
+import { CreateJobBody, Job, JobListQuery } from '../jobs/schemas.ts';
+import { errorJson, JobIdParams, json, jsonBody, pageOf } from '../openapi.ts';
 import { activeOrganisation, userTx } from '../user-db.ts';
 
 const TAGS = ['jobs'];
 const DEFAULT_MAX_PAGES = 1000;
-const json = <T>(schema: T, description: string) => ({
-  description,
-  content: { 'application/json': { schema } },
-});
 
 const create = createRoute({
   method: 'post',
@@ -27,12 +24,12 @@ const create = createRoute({
   summary: 'Start crawling a site',
   description:
     'Creates a job in your active organisation (or organisation_id) and starts it. An active job for the same host in that organisation is cancelled (superseded).',
-  request: { body: { required: true, content: { 'application/json': { schema: CreateJobBody } } } },
+  request: { body: jsonBody(CreateJobBody) },
   responses: {
     201: json(Job, 'The job, started'),
-    400: errorResponse('The body is not valid (validation_failed) or not JSON (invalid_json)'),
-    402: errorResponse('The plan’s jobs per 30 days or pages per job are used up (plan_limit_reached)'),
-    404: errorResponse('organisation_id is not an organisation you belong to'),
+    400: errorJson('The body is not valid (validation_failed) or not JSON (invalid_json)'),
+    402: errorJson('The plan’s jobs per 30 days or pages per job are used up (plan_limit_reached)'),
+    404: errorJson('organisation_id is not an organisation you belong to'),
   },
 });
 
@@ -44,8 +41,8 @@ const list = createRoute({
   request: { query: JobListQuery },
   responses: {
     200: json(pageOf(Job), 'A page of jobs'),
-    400: errorResponse('A filter or the cursor is not valid'),
-    404: errorResponse('organisation_id is not an organisation you belong to'),
+    400: errorJson('A filter or the cursor is not valid'),
+    404: errorJson('organisation_id is not an organisation you belong to'),
   },
 });
 
@@ -55,7 +52,7 @@ const get = createRoute({
   tags: TAGS,
   summary: 'Read a job: status, progress, counters, options and, once finished, stats',
   request: { params: JobIdParams },
-  responses: { 200: json(Job, 'The job'), 404: errorResponse('No such job (or not yours)') },
+  responses: { 200: json(Job, 'The job'), 404: errorJson('No such job (or not yours)') },
 });
 
 const cancel = createRoute({
@@ -66,8 +63,8 @@ const cancel = createRoute({
   request: { params: JobIdParams },
   responses: {
     200: json(Job, 'The job, cancelled'),
-    404: errorResponse('No such job (or not yours)'),
-    409: errorResponse('The job has already finished (job_finished)'),
+    404: errorJson('No such job (or not yours)'),
+    409: errorJson('The job has already finished (job_finished)'),
   },
 });
 
@@ -79,8 +76,8 @@ const restart = createRoute({
   request: { params: JobIdParams },
   responses: {
     201: json(Job, 'The new job, started'),
-    402: errorResponse('The plan’s limits are used up (plan_limit_reached)'),
-    404: errorResponse('No such job (or not yours)'),
+    402: errorJson('The plan’s limits are used up (plan_limit_reached)'),
+    404: errorJson('No such job (or not yours)'),
   },
 });
 

@@ -2,25 +2,12 @@
 // Owners manage everyone; admins manage admins and members but cannot touch owners or make one; the last
 // owner can be neither demoted nor removed (the database raises owner_required).
 import { createRoute, z } from '@hono/zod-openapi';
-import type { TxSql } from '../../db/client.ts';
 import { type AppDeps, router } from '../context.ts';
-import { notFound } from '../errors.ts';
+import { commonErrors, json, jsonBody, MemberParams, OrgIdParams } from '../openapi.ts';
 import { callerRole, refusedAs } from '../orgs/access.ts';
-import { errorResponses, json, type OrgRole, orgParams, roleSchema, uuidSchema } from '../orgs/schemas.ts';
+import { listMembers, removeMember, requireMember, setMemberRole } from '../orgs/member-queries.ts';
+import { memberSchema, roleSchema } from '../orgs/schemas.ts';
 import { userTx } from '../user-db.ts';
-
-const memberSchema = z
-  .object({
-    user_id: z.uuid(),
-    email: z.string(),
-    role: roleSchema,
-    created_at: z.string().openapi({ format: 'date-time', description: 'when they joined' }),
-  })
-  .openapi('OrganisationMember');
-
-const memberParams = orgParams.extend({
-  userId: uuidSchema('user id').openapi({ param: { name: 'userId', in: 'path' } }),
-});
 
 const REFUSED =
   'only owners and admins manage members, and only owners manage owners or make someone an owner';
@@ -30,10 +17,10 @@ const list = createRoute({
   path: '/organisations/{id}/members',
   tags: ['organisations'],
   summary: 'The members of an organisation, with their emails',
-  request: { params: orgParams },
+  request: { params: OrgIdParams },
   responses: {
     200: json(z.object({ data: z.array(memberSchema) }), 'Members, earliest first'),
-    ...errorResponses(400, 404),
+    ...commonErrors(400, 404),
   },
 });
 
@@ -43,10 +30,10 @@ const update = createRoute({
   tags: ['organisations'],
   summary: "Change a member's role",
   request: {
-    params: memberParams,
-    body: { required: true, content: { 'application/json': { schema: z.object({ role: roleSchema }) } } },
+    params: MemberParams,
+    body: jsonBody(z.object({ role: roleSchema })),
   },
-  responses: { 200: json(memberSchema, 'The member as changed'), ...errorResponses(400, 403, 404, 409) },
+  responses: { 200: json(memberSchema, 'The member as changed'), ...commonErrors(400, 403, 404, 409) },
 });
 
 const remove = createRoute({
@@ -54,26 +41,9 @@ const remove = createRoute({
   path: '/organisations/{id}/members/{userId}',
   tags: ['organisations'],
   summary: 'Remove a member; your own user id leaves the organisation',
-  request: { params: memberParams },
-  responses: { 204: { description: 'Removed' }, ...errorResponses(400, 403, 404, 409) },
+  request: { params: MemberParams },
+  responses: { 204: { description: 'Removed' }, ...commonErrors(400, 403, 404, 409) },
 });
-
-async function members(tx: TxSql, orgId: string, userId?: string) {
-  const rows = await tx<{ user_id: string; email: string; role: OrgRole; created_at: Date }[]>`
-    select m.user_id, e.email, m.role, m.created_at
-    from public.organisation_members m
-    join public.organisation_member_emails(${orgId}) e on e.user_id = m.user_id
-    where m.organisation_id = ${orgId} ${userId === undefined ? tx`` : tx`and m.user_id = ${userId}`}
-    order by m.created_at, m.user_id`;
-  return rows.map((r) => ({ ...r, created_at: r.created_at.toISOString() }));
-}
-
-/** 404 unless the member exists (as the caller sees it), so a refused change can say 403. */
-async function requireMember(tx: TxSql, orgId: string, userId: string): Promise<void> {
-  const [exists] = await tx`
-    select 1 from public.organisation_members where organisation_id = ${orgId} and user_id = ${userId}`;
-  if (!exists) throw notFound('member');
-}
 
 export function memberRoutes(deps: AppDeps) {
   const r = router();
@@ -82,7 +52,7 @@ export function memberRoutes(deps: AppDeps) {
     const { id } = c.req.valid('param');
     const data = await userTx(deps, c, async (tx) => {
       await callerRole(tx, id);
-      return members(tx, id);
+      return listMembers(tx, id);
     });
     return c.json({ data }, 200);
   });
@@ -93,12 +63,8 @@ export function memberRoutes(deps: AppDeps) {
     const [member] = await userTx(deps, c, async (tx) => {
       await callerRole(tx, id);
       await requireMember(tx, id, userId);
-      await refusedAs(
-        REFUSED,
-        tx`update public.organisation_members set role = ${role}
-           where organisation_id = ${id} and user_id = ${userId} returning user_id`,
-      );
-      return members(tx, id, userId);
+      await refusedAs(REFUSED, setMemberRole(tx, id, userId, role));
+      return listMembers(tx, id, userId);
     });
     return c.json(member!, 200);
   });
@@ -108,11 +74,7 @@ export function memberRoutes(deps: AppDeps) {
     await userTx(deps, c, async (tx) => {
       await callerRole(tx, id);
       await requireMember(tx, id, userId);
-      await refusedAs(
-        REFUSED,
-        tx`delete from public.organisation_members
-           where organisation_id = ${id} and user_id = ${userId} returning user_id`,
-      );
+      await refusedAs(REFUSED, removeMember(tx, id, userId));
     });
     return c.body(null, 204);
   });

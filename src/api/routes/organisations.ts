@@ -8,8 +8,17 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { type AppDeps, router } from '../context.ts';
 import { ApiError } from '../errors.ts';
-import { callerRole, listOrganisations, refusedAs } from '../orgs/access.ts';
-import { errorResponses, json, organisationSchema, orgParams } from '../orgs/schemas.ts';
+import { commonErrors, json, jsonBody, OrgIdParams } from '../openapi.ts';
+import { callerRole, refusedAs } from '../orgs/access.ts';
+import {
+  createOrganisation,
+  deleteOrganisation,
+  isListedPlan,
+  listOrganisations,
+  setActiveOrganisation,
+  updateOrganisation,
+} from '../orgs/organisation-queries.ts';
+import { organisationSchema } from '../orgs/schemas.ts';
 import { activeOrganisation, userTx } from '../user-db.ts';
 import { inviteRoutes } from './invites.ts';
 import { memberRoutes } from './members.ts';
@@ -36,9 +45,9 @@ const create = createRoute({
   tags: ['organisations'],
   summary: 'Create an organisation; you become its owner',
   request: {
-    body: { required: true, content: { 'application/json': { schema: z.object({ name: nameSchema }) } } },
+    body: jsonBody(z.object({ name: nameSchema })),
   },
-  responses: { 201: json(organisationSchema, 'The new organisation'), ...errorResponses(400) },
+  responses: { 201: json(organisationSchema, 'The new organisation'), ...commonErrors(400) },
 });
 
 const update = createRoute({
@@ -47,29 +56,24 @@ const update = createRoute({
   tags: ['organisations'],
   summary: 'Rename an organisation or change its plan (owners and admins)',
   request: {
-    params: orgParams,
-    body: {
-      required: true,
-      content: {
-        'application/json': {
-          schema: z
-            .object({
-              name: nameSchema.optional(),
-              plan_id: z
-                .string({ error: 'give a plan id from GET /v1/plans, e.g. pro' })
-                .min(1, 'give a plan id from GET /v1/plans, e.g. pro')
-                .optional(),
-            })
-            .refine((b) => b.name !== undefined || b.plan_id !== undefined, {
-              message: 'give a new name or plan_id',
-            }),
-        },
-      },
-    },
+    params: OrgIdParams,
+    body: jsonBody(
+      z
+        .object({
+          name: nameSchema.optional(),
+          plan_id: z
+            .string({ error: 'give a plan id from GET /v1/plans, e.g. pro' })
+            .min(1, 'give a plan id from GET /v1/plans, e.g. pro')
+            .optional(),
+        })
+        .refine((b) => b.name !== undefined || b.plan_id !== undefined, {
+          message: 'give a new name or plan_id',
+        }),
+    ),
   },
   responses: {
     200: json(organisationSchema, 'The organisation as changed'),
-    ...errorResponses(400, 403, 404),
+    ...commonErrors(400, 403, 404),
   },
 });
 
@@ -78,8 +82,8 @@ const remove = createRoute({
   path: '/organisations/{id}',
   tags: ['organisations'],
   summary: 'Delete an organisation with its jobs, members and invites (owners)',
-  request: { params: orgParams },
-  responses: { 204: { description: 'Deleted' }, ...errorResponses(400, 403, 404) },
+  request: { params: OrgIdParams },
+  responses: { 204: { description: 'Deleted' }, ...commonErrors(400, 403, 404) },
 });
 
 // A POST on the organisation rather than PUT /me/active-organisation: it keeps every organisation action
@@ -89,8 +93,8 @@ const switchTo = createRoute({
   path: '/organisations/{id}/switch',
   tags: ['organisations'],
   summary: 'Make this your active organisation (the default for jobs, usage and the dashboard)',
-  request: { params: orgParams },
-  responses: { 200: json(organisationSchema, 'The organisation, now active'), ...errorResponses(400, 404) },
+  request: { params: OrgIdParams },
+  responses: { 200: json(organisationSchema, 'The organisation, now active'), ...commonErrors(400, 404) },
 });
 
 export function organisationRoutes(deps: AppDeps) {
@@ -108,8 +112,7 @@ export function organisationRoutes(deps: AppDeps) {
     const { name } = c.req.valid('json');
     const [org] = await userTx(deps, c, async (tx) => {
       await activeOrganisation(tx);
-      const [row] = await tx<{ id: string }[]>`select id from public.create_organisation(${name})`;
-      return listOrganisations(tx, row!.id);
+      return listOrganisations(tx, await createOrganisation(tx, name));
     });
     return c.json(org!, 201);
   });
@@ -119,20 +122,12 @@ export function organisationRoutes(deps: AppDeps) {
     const body = c.req.valid('json');
     const [org] = await userTx(deps, c, async (tx) => {
       await callerRole(tx, id);
-      if (body.plan_id !== undefined) {
-        const [plan] = await tx`select 1 from public.plans where id = ${body.plan_id} and listed`;
-        if (!plan) {
-          throw new ApiError(400, 'validation_failed', 'the request is not valid', [
-            { path: 'plan_id', message: 'choose one of the plans GET /v1/plans lists' },
-          ]);
-        }
+      if (body.plan_id !== undefined && !(await isListedPlan(tx, body.plan_id))) {
+        throw new ApiError(400, 'validation_failed', 'the request is not valid', [
+          { path: 'plan_id', message: 'choose one of the plans GET /v1/plans lists' },
+        ]);
       }
-      // Only the columns given, so a rename never runs the plan check.
-      const changes = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined));
-      await refusedAs(
-        'only owners and admins can change an organisation',
-        tx`update public.organisations set ${tx(changes)} where id = ${id} returning id`,
-      );
+      await refusedAs('only owners and admins can change an organisation', updateOrganisation(tx, id, body));
       return listOrganisations(tx, id);
     });
     return c.json(org!, 200);
@@ -142,10 +137,7 @@ export function organisationRoutes(deps: AppDeps) {
     const { id } = c.req.valid('param');
     await userTx(deps, c, async (tx) => {
       await callerRole(tx, id);
-      await refusedAs(
-        'only owners can delete an organisation',
-        tx`delete from public.organisations where id = ${id} returning id`,
-      );
+      await refusedAs('only owners can delete an organisation', deleteOrganisation(tx, id));
     });
     return c.body(null, 204);
   });
@@ -154,12 +146,7 @@ export function organisationRoutes(deps: AppDeps) {
     const { id } = c.req.valid('param');
     const [org] = await userTx(deps, c, async (tx) => {
       await callerRole(tx, id);
-      // The user_settings policy's WITH CHECK is what requires membership.
-      await tx`
-        insert into public.user_settings (user_id, active_organisation_id)
-        values ((select auth.uid()), ${id})
-        on conflict (user_id) do update
-          set active_organisation_id = excluded.active_organisation_id, updated_at = now()`;
+      await setActiveOrganisation(tx, id);
       return listOrganisations(tx, id);
     });
     return c.json(org!, 200);

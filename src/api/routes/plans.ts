@@ -4,8 +4,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { asUser } from '../../db/as-user.ts';
 import { type AppDeps, router } from '../context.ts';
+import { commonErrors, json, uuidSchema } from '../openapi.ts';
 import { targetOrganisation } from '../orgs/access.ts';
-import { errorResponses, json, uuidSchema } from '../orgs/schemas.ts';
 import { userTx } from '../user-db.ts';
 
 const planSchema = z
@@ -55,7 +55,7 @@ const usage = createRoute({
       }),
       'Usage',
     ),
-    ...errorResponses(400, 404),
+    ...commonErrors(400, 404),
   },
 });
 

@@ -4,9 +4,11 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { type AppDeps, router } from '../context.ts';
 import { notFound } from '../errors.ts';
 import { jobVisible, sharedJobJson } from '../jobs/job-view.ts';
-import { errorResponse, JobIdParams, pageOf, SharedJob } from '../jobs/schemas.ts';
+import { SharedJob, ShareLink } from '../jobs/schemas.ts';
+import { insertShareLink, listShareLinks, revokeShareLink } from '../jobs/share-link-queries.ts';
 import { newShareToken, sharedTx } from '../jobs/share-tokens.ts';
 import { listTasks, Task, TaskListQuery } from '../jobs/task-query.ts';
+import { errorJson, inPath, JobIdParams, json, jsonBody, pageOf, ShareLinkParams } from '../openapi.ts';
 import { userTx } from '../user-db.ts';
 
 const DEFAULT_HOURS = 168;
@@ -32,32 +34,9 @@ const NewShareLink = z
   })
   .openapi('NewShareLink');
 
-const ShareLink = z
-  .object({
-    id: z.uuid(),
-    created_by: z.uuid().nullable(),
-    created_at: z.string(),
-    expires_at: z.string(),
-    revoked_at: z.string().nullable(),
-    active: z.boolean(),
-  })
-  .openapi('ShareLink');
+const TokenParams = z.object({ token: inPath('token', z.string().max(200)) });
 
-const LinkParams = JobIdParams.extend({
-  linkId: z.uuid('the link id is a UUID').openapi({ param: { name: 'linkId', in: 'path' } }),
-});
-const TokenParams = z.object({
-  token: z
-    .string()
-    .max(200)
-    .openapi({ param: { name: 'token', in: 'path' } }),
-});
-
-const json = <T>(schema: T, description: string) => ({
-  description,
-  content: { 'application/json': { schema } },
-});
-const noSuchJob = errorResponse('No such job (or not yours)');
+const noSuchJob = errorJson('No such job (or not yours)');
 
 const create = createRoute({
   method: 'post',
@@ -66,11 +45,11 @@ const create = createRoute({
   summary: 'Make a read-only link to a job',
   request: {
     params: JobIdParams,
-    body: { required: false, content: { 'application/json': { schema: CreateShareLink } } },
+    body: jsonBody(CreateShareLink, { required: false }),
   },
   responses: {
     201: json(NewShareLink, 'The link and its token'),
-    400: errorResponse('Bad body'),
+    400: errorJson('Bad body'),
     404: noSuchJob,
   },
 });
@@ -89,8 +68,8 @@ const revoke = createRoute({
   path: '/jobs/{id}/share-links/{linkId}',
   tags: ['share links'],
   summary: 'Revoke a share link: its token stops working at once',
-  request: { params: LinkParams },
-  responses: { 204: { description: 'Revoked' }, 404: errorResponse('No such link on a job of yours') },
+  request: { params: ShareLinkParams },
+  responses: { 204: { description: 'Revoked' }, 404: errorJson('No such link on a job of yours') },
 });
 
 const sharedJob = createRoute({
@@ -100,7 +79,7 @@ const sharedJob = createRoute({
   summary: 'A shared job, read with its share token (no sign-in)',
   security: [],
   request: { params: TokenParams },
-  responses: { 200: json(SharedJob, 'The job'), 404: errorResponse('Unknown, expired or revoked token') },
+  responses: { 200: json(SharedJob, 'The job'), 404: errorJson('Unknown, expired or revoked token') },
 });
 
 const sharedTasks = createRoute({
@@ -112,21 +91,10 @@ const sharedTasks = createRoute({
   request: { params: TokenParams, query: TaskListQuery },
   responses: {
     200: json(pageOf(Task), 'A page of tasks'),
-    400: errorResponse('A filter or the cursor is not valid'),
-    404: errorResponse('Unknown, expired or revoked token'),
+    400: errorJson('A filter or the cursor is not valid'),
+    404: errorJson('Unknown, expired or revoked token'),
   },
 });
-
-interface LinkRow {
-  id: string;
-  created_by: string | null;
-  created_at: Date;
-  expires_at: Date;
-  revoked_at: Date | null;
-  active: boolean;
-}
-
-const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
 /** Signed-in: create, list and revoke a job's links. RLS checks membership of the job's organisation. */
 export function shareLinkRoutes(deps: AppDeps) {
@@ -138,11 +106,12 @@ export function shareLinkRoutes(deps: AppDeps) {
     const { token, hash } = newShareToken();
     const link = await userTx(deps, c, async (tx) => {
       if (!(await jobVisible(tx, id))) throw notFound('job');
-      const [row] = await tx<{ id: string; expires_at: Date }[]>`
-        insert into job_share_links (job_id, token_hash, created_by, expires_at)
-        values (${id}::uuid, ${hash}, ${c.get('claims').sub}::uuid, now() + make_interval(hours => ${hours}))
-        returning id, expires_at`;
-      return row!;
+      return insertShareLink(tx, {
+        jobId: id,
+        tokenHash: hash,
+        createdBy: c.get('claims').sub,
+        expiresInHours: hours,
+      });
     });
     return c.json(
       { id: link.id, token, url_path: `/v1/shared/${token}`, expires_at: link.expires_at.toISOString() },
@@ -152,35 +121,17 @@ export function shareLinkRoutes(deps: AppDeps) {
 
   r.openapi(list, async (c) => {
     const { id } = c.req.valid('param');
-    const rows = await userTx(deps, c, async (tx) => {
+    const data = await userTx(deps, c, async (tx) => {
       if (!(await jobVisible(tx, id))) throw notFound('job');
-      return tx<LinkRow[]>`
-        select id, created_by, created_at, expires_at, revoked_at,
-          revoked_at is null and expires_at > now() as active
-        from job_share_links where job_id = ${id}::uuid
-        order by created_at desc, id desc`;
+      return listShareLinks(tx, id);
     });
-    const data = rows.map((l) => ({
-      ...l,
-      created_at: l.created_at.toISOString(),
-      expires_at: l.expires_at.toISOString(),
-      revoked_at: iso(l.revoked_at),
-    }));
     return c.json({ data }, 200);
   });
 
   r.openapi(revoke, async (c) => {
     const { id, linkId } = c.req.valid('param');
-    // Revoking twice is not an error: the link stays revoked from the first time.
-    const [row] = await userTx(
-      deps,
-      c,
-      (tx) => tx`
-        update job_share_links set revoked_at = coalesce(revoked_at, now())
-        where id = ${linkId}::uuid and job_id = ${id}::uuid
-        returning id`,
-    );
-    if (!row) throw notFound('share link');
+    const revoked = await userTx(deps, c, (tx) => revokeShareLink(tx, id, linkId));
+    if (!revoked) throw notFound('share link');
     return c.body(null, 204);
   });
 

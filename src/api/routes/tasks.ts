@@ -3,8 +3,8 @@ import { createRoute } from '@hono/zod-openapi';
 import { type AppDeps, router } from '../context.ts';
 import { notFound } from '../errors.ts';
 import { jobVisible } from '../jobs/job-view.ts';
-import { errorResponse, JobIdParams, pageOf } from '../jobs/schemas.ts';
 import { listTasks, Task, TaskListQuery } from '../jobs/task-query.ts';
+import { errorJson, JobIdParams, json, pageOf } from '../openapi.ts';
 import { userTx } from '../user-db.ts';
 
 const list = createRoute({
@@ -14,9 +14,9 @@ const list = createRoute({
   summary: 'List a job’s tasks: one per URL, with its response, cache status and timing',
   request: { params: JobIdParams, query: TaskListQuery },
   responses: {
-    200: { description: 'A page of tasks', content: { 'application/json': { schema: pageOf(Task) } } },
-    400: errorResponse('A filter or the cursor is not valid'),
-    404: errorResponse('No such job (or not yours)'),
+    200: json(pageOf(Task), 'A page of tasks'),
+    400: errorJson('A filter or the cursor is not valid'),
+    404: errorJson('No such job (or not yours)'),
   },
 });
 

@@ -3,11 +3,11 @@
 // client's address for rate limits.
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context, MiddlewareHandler } from 'hono';
-import type { AppDeps, AppEnv } from '../../api/context.ts';
-import { type UserClaims, verifyApiKey } from '../jwt.ts';
-import { GotrueError } from './errors.ts';
-import { findLiveSession, type SessionRow } from './sessions.ts';
-import { findUserById, type UserRow } from './users.ts';
+import { GotrueError } from '../../auth/gotrue/errors.ts';
+import { findLiveSession, type SessionRow } from '../../auth/gotrue/sessions.ts';
+import { findUserById, type UserRow } from '../../auth/gotrue/users.ts';
+import { type UserClaims, verifyApiKey } from '../../auth/jwt.ts';
+import type { AppDeps, AppEnv } from '../context.ts';
 
 /** Requires `apikey` (header, or query for clients that cannot set headers) to be the anon or service key. */
 export function requireApiKey(deps: AppDeps): MiddlewareHandler<AppEnv> {
@@ -57,13 +57,10 @@ export async function signedIn(deps: AppDeps, c: Context<AppEnv>, at: Date): Pro
 }
 
 /**
- * The socket's address: X-Forwarded-For is not trusted, since anyone can send it. Requests that arrive with
- * no socket (app.request() in tests) share one key.
- */
-/**
  * The client's address for rate limiting. Only the socket is trusted unless `trustProxyHops` says how many
  * proxies append to X-Forwarded-For: then the entry that many places from the right is the client (entries
- * further left were written by the client and could be anything).
+ * further left were written by the client and could be anything). Requests with no socket (app.request() in
+ * tests) share one key.
  */
 export function clientAddress(c: Context, trustProxyHops = 0): string {
   if (trustProxyHops > 0) {

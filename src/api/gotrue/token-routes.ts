@@ -2,17 +2,28 @@
 // signUp, signInWithPassword and refreshSession. Each answers with a session.
 import { createRoute } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { type AppDeps, router } from '../../api/context.ts';
-import { GotrueError, validationFailed } from './errors.ts';
+import { GotrueError, validationFailed } from '../../auth/gotrue/errors.ts';
+import {
+  checkPasswordStrength,
+  hashPassword,
+  normaliseEmail,
+  verifyPassword,
+} from '../../auth/gotrue/passwords.ts';
+import { rotateRefreshToken, startSession } from '../../auth/gotrue/sessions.ts';
+import {
+  findUserByEmail,
+  findUserById,
+  insertUser,
+  isBanned,
+  recordSignIn,
+} from '../../auth/gotrue/users.ts';
+import { type AppDeps, router } from '../context.ts';
+import { json, jsonBody } from '../openapi.ts';
 import type { AttemptLimiter } from './limits.ts';
-import { checkPasswordStrength, hashPassword, normaliseEmail, verifyPassword } from './passwords.ts';
-import { errorResponses, jsonBody, SessionSchema, SignupBody, TokenBody, TokenQuery } from './schemas.ts';
+import { gotrueErrors, SessionSchema, SignupBody, TokenBody, TokenQuery } from './schemas.ts';
 import { sessionResponse } from './session-response.ts';
-import { rotateRefreshToken, startSession } from './sessions.ts';
-import { findUserByEmail, findUserById, insertUser, isBanned, recordSignIn } from './users.ts';
 
 const security = [{ apikey: [] }];
-const sessionContent = { 'application/json': { schema: SessionSchema } };
 
 const signup = createRoute({
   method: 'post',
@@ -23,8 +34,8 @@ const signup = createRoute({
   security,
   request: { body: jsonBody(SignupBody) },
   responses: {
-    200: { description: 'The new user, signed in', content: sessionContent },
-    ...errorResponses({
+    200: json(SessionSchema, 'The new user, signed in'),
+    ...gotrueErrors({
       400: 'Invalid email or body (validation_failed, bad_json)',
       422: 'The email is taken (user_already_exists) or the password is weak (weak_password)',
       429: 'Too many attempts from this address (over_request_rate_limit)',
@@ -42,8 +53,8 @@ const token = createRoute({
   security,
   request: { query: TokenQuery, body: jsonBody(TokenBody) },
   responses: {
-    200: { description: 'A session', content: sessionContent },
-    ...errorResponses({
+    200: json(SessionSchema, 'A session'),
+    ...gotrueErrors({
       400: 'invalid_credentials, refresh_token_not_found, refresh_token_already_used, validation_failed',
       429: 'Too many attempts (over_request_rate_limit)',
     }),

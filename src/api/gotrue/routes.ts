@@ -1,10 +1,11 @@
 // The GoTrue-compatible auth server at /auth/v1 (standalone bbb only): email + password signup and sign-in,
 // refresh-token rotation, the user, logout, and the two cheap discovery calls clients make. Unmodified
-// supabase-js talks to it as it talks to Supabase Auth. Errors here are GoTrue's shape (see errors.ts), so
+// supabase-js talks to it as it talks to Supabase Auth. Errors here are GoTrue's shape (see error-response.ts), so
 // this router renders its own instead of the product API's {error:{...}}.
 import { createRoute, z } from '@hono/zod-openapi';
-import { type AppDeps, router } from '../../api/context.ts';
-import { gotrueErrorResponse } from './errors.ts';
+import { type AppDeps, router } from '../context.ts';
+import { json } from '../openapi.ts';
+import { gotrueErrorResponse } from './error-response.ts';
 import { requireApiKey } from './guards.ts';
 import { attemptLimiter } from './limits.ts';
 import { tokenRoutes } from './token-routes.ts';
@@ -20,12 +21,7 @@ const jwks = createRoute({
     'so token verifiers can fetch it without a key.',
   security: [],
   responses: {
-    200: {
-      description: 'The key set',
-      content: {
-        'application/json': { schema: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }) },
-      },
-    },
+    200: json(z.object({ keys: z.array(z.record(z.string(), z.unknown())) }), 'The key set'),
   },
 });
 
@@ -47,7 +43,7 @@ const settings = createRoute({
   summary: 'Which sign-in methods this server offers',
   security: [{ apikey: [] }],
   responses: {
-    200: { description: 'Email sign-in only', content: { 'application/json': { schema: SettingsSchema } } },
+    200: json(SettingsSchema, 'Email sign-in only'),
   },
 });
 

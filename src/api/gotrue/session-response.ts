@@ -1,9 +1,10 @@
 // The access token and session body GoTrue returns from /signup and /token: an HS256 JWT with Supabase's
 // claims (what RLS policies read through auth.jwt()), plus the refresh token and the user.
-import type { AppDeps } from '../../api/context.ts';
-import { signHs256 } from '../jwt.ts';
-import type { SessionRow } from './sessions.ts';
-import { type UserJson, type UserRow, userJson } from './users.ts';
+
+import type { SessionRow } from '../../auth/gotrue/sessions.ts';
+import { type UserJson, type UserRow, userJson } from '../../auth/gotrue/users.ts';
+import { signHs256 } from '../../auth/jwt.ts';
+import type { AppDeps } from '../context.ts';
 
 export interface SessionJson {
   access_token: string;

@@ -1,14 +1,15 @@
 // GET /user and POST /logout: the signed-in calls supabase-js makes for getUser and signOut. Both refuse an
 // access token whose session has been logged out (403 session_not_found, which makes auth-js drop it).
 import { createRoute } from '@hono/zod-openapi';
-import { type AppDeps, router } from '../../api/context.ts';
+import { endSessions } from '../../auth/gotrue/sessions.ts';
+import { userJson } from '../../auth/gotrue/users.ts';
+import { type AppDeps, router } from '../context.ts';
+import { json } from '../openapi.ts';
 import { signedIn } from './guards.ts';
-import { errorResponses, LogoutQuery, UserSchema } from './schemas.ts';
-import { endSessions } from './sessions.ts';
-import { userJson } from './users.ts';
+import { gotrueErrors, LogoutQuery, UserSchema } from './schemas.ts';
 
 const security = [{ apikey: [], bearer: [] }];
-const refusals = errorResponses({
+const refusals = gotrueErrors({
   401: 'No Bearer token (no_authorization)',
   403: 'The token is not valid (bad_jwt), or its user or session is gone (user_not_found, session_not_found)',
 });
@@ -20,7 +21,7 @@ const getUser = createRoute({
   summary: 'The signed-in user',
   security,
   responses: {
-    200: { description: 'The user', content: { 'application/json': { schema: UserSchema } } },
+    200: json(UserSchema, 'The user'),
     ...refusals,
   },
 });

@@ -2,6 +2,7 @@
 // /v1/openapi.json beside the product API. Bodies keep only the fields bbb uses; the rest of what supabase-js
 // sends (gotrue_meta_security, code_challenge) is dropped.
 import { z } from '@hono/zod-openapi';
+import { json } from '../openapi.ts';
 
 export const UserSchema = z
   .object({
@@ -83,15 +84,8 @@ export const LogoutQuery = z.object({
     }),
 });
 
-export const jsonBody = <T extends z.ZodType>(schema: T) => ({
-  content: { 'application/json': { schema } },
-  required: true,
-});
-
-export const errorResponses = (statuses: Record<number, string>) =>
+/** The error answers an /auth/v1 route can give, in GoTrue's shape, each with what it means there. */
+export const gotrueErrors = (statuses: Record<number, string>) =>
   Object.fromEntries(
-    Object.entries(statuses).map(([status, description]) => [
-      status,
-      { description, content: { 'application/json': { schema: GotrueErrorSchema } } },
-    ]),
+    Object.entries(statuses).map(([status, description]) => [status, json(GotrueErrorSchema, description)]),
   );

@@ -2,9 +2,9 @@
 // neither one address trying many accounts nor many addresses trying one account get far.
 // BBB_LOGIN_RATE_LIMIT attempts per 5 minutes each; over it, 429 over_request_rate_limit as GoTrue answers.
 import type { Context } from 'hono';
-import type { AppDeps } from '../../api/context.ts';
-import { RateLimiter } from '../rate-limit.ts';
-import { GotrueError } from './errors.ts';
+import { GotrueError } from '../../auth/gotrue/errors.ts';
+import { RateLimiter } from '../../auth/rate-limit.ts';
+import type { AppDeps } from '../context.ts';
 import { clientAddress } from './guards.ts';
 
 const WINDOW_MS = 5 * 60 * 1000;
