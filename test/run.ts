@@ -1,9 +1,10 @@
 // `npm test`: provides the PostgreSQL the database tests need, then runs every test file with node's test
 // runner. Without DATABASE_URL it starts a throwaway embedded cluster (fsync off); with DATABASE_URL it uses
 // that server. Either way it migrates one template database, and each test file clones its own copy.
-//   --db-only   run only the files that touch the database (CI's second pass against PostgreSQL 15)
+//   --db-only   run only the files that touch the database (CI's second pass against PostgreSQL 15): those
+//               whose imports, followed through test/, reach one of DB_MODULES
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect } from '../src/db/client.ts';
@@ -11,18 +12,33 @@ import { migrate } from '../src/db/migrate.ts';
 import { openScratchServer, withDatabase } from '../src/db/scratch-server.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const DB_AREAS = ['db', 'queue', 'worker', 'e2e', 'api', 'auth'];
+// What a database test imports: its own database, a private server, or `bbb` run against DATABASE_URL.
+const DB_MODULES = ['support/db.ts', 'support/private-postgres.ts', 'e2e/bbb-process.ts'].map((m) =>
+  path.join(here, m),
+);
 const args = process.argv.slice(2);
 const dbOnly = args.includes('--db-only');
 const explicit = args.filter((a) => !a.startsWith('--'));
 
+/** Whether `file`'s relative imports, followed through the test tree, reach a database module. */
+function usesDatabase(file: string, seen = new Set<string>()): boolean {
+  if (DB_MODULES.includes(file)) return true;
+  if (seen.has(file) || !file.startsWith(here)) return false;
+  seen.add(file);
+  const source = readFileSync(file, 'utf8');
+  for (const [, spec] of source.matchAll(/from\s+'(\.{1,2}\/[^']+)'/g)) {
+    if (usesDatabase(path.resolve(path.dirname(file), spec!), seen)) return true;
+  }
+  return false;
+}
+
 function testFiles(): string[] {
   if (explicit.length > 0) return explicit.map((f) => path.resolve(f));
-  const files = readdirSync(here, { recursive: true, encoding: 'utf8' })
+  return readdirSync(here, { recursive: true, encoding: 'utf8' })
     .filter((f) => f.endsWith('.test.ts'))
-    .filter((f) => !dbOnly || DB_AREAS.includes(f.split(path.sep)[0] ?? ''))
+    .map((f) => path.join(here, f))
+    .filter((f) => !dbOnly || usesDatabase(f))
     .sort();
-  return files.map((f) => path.join(here, f));
 }
 
 async function main(): Promise<number> {

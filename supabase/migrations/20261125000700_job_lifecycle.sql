@@ -143,9 +143,10 @@ language sql stable as $$
         'p99', a.after_p[4])),
     'slowest', coalesce((
       select jsonb_agg(jsonb_build_object('url', s.url, 'response_time_ms', s.response_time_ms,
-        'warm_response_time_ms', s.warm_response_time_ms) order by s.response_time_ms desc)
+        'warm_response_time_ms', s.warm_response_time_ms) order by s.response_time_ms desc, s.url)
       from (select url, response_time_ms, warm_response_time_ms from t
-            where response_time_ms is not null order by response_time_ms desc limit 10) s), '[]'::jsonb),
+            -- Ties broken by URL, so the list is the same however often it is computed.
+            where response_time_ms is not null order by response_time_ms desc, url limit 10) s), '[]'::jsonb),
     'time_saved_ms', a.saved_ms
   )
   from agg a
