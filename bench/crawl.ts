@@ -15,7 +15,7 @@ import { Agent, request } from 'undici';
 import { connect, type Sql } from '../src/db/client.ts';
 import { migrate } from '../src/db/migrate.ts';
 import { openScratchServer, withDatabase } from '../src/db/scratch-server.ts';
-import { createJob } from '../src/queue/job-service.ts';
+import { createJob } from '../src/jobs/job-service.ts';
 import { createOrganisation, getJob } from '../src/queue/jobs.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -4,6 +4,7 @@
 //   3. the defaults below
 // Each entry names its env var so docs/configuration.md can be read straight off this file.
 import { z } from 'zod';
+import { ExpectedError } from './errors.ts';
 import { ConcurrencyDefault } from './worker/defaults.ts';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -85,7 +86,7 @@ const envNames: Record<keyof Config, string> = {
   logLevel: 'BBB_LOG_LEVEL',
 };
 
-export class ConfigError extends Error {
+export class ConfigError extends ExpectedError {
   override name = 'ConfigError';
 }
 

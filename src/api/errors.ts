@@ -4,21 +4,22 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { ZodError } from 'zod';
-import { InvalidTokenError } from '../auth/jwt.ts';
+import { ExpectedError, isMalformedJson } from '../errors.ts';
 import { log } from '../log.ts';
-import { JobValidationError, UnknownOrganisationError } from '../queue/job-service.ts';
 import type { ErrorBody } from './openapi.ts';
 
-export class ApiError extends Error {
+export class ApiError extends ExpectedError {
   override name = 'ApiError';
+  override readonly httpStatus: number;
   constructor(
     readonly status: ContentfulStatusCode,
-    readonly code: string,
+    override readonly code: string,
     message: string,
-    readonly details?: unknown,
+    override readonly details?: unknown,
     options?: ErrorOptions,
   ) {
     super(message, options);
+    this.httpStatus = status;
   }
 }
 
@@ -55,13 +56,17 @@ export function toApiError(err: unknown): ApiError {
   if (err instanceof ZodError) {
     return answer(400, 'validation_failed', 'the request is not valid', validationDetails(err));
   }
-  if (err instanceof JobValidationError) return answer(400, 'validation_failed', err.message, err.issues);
-  // Not a member and no such organisation get the same answer: it reveals nothing about other tenants.
-  if (err instanceof UnknownOrganisationError) return answer(404, 'not_found', 'organisation not found');
-  if (err instanceof InvalidTokenError) return answer(401, 'invalid_token', err.message);
+  if (err instanceof ExpectedError) {
+    return answer(
+      err.httpStatus as ContentfulStatusCode,
+      err.code,
+      err.publicMessage ?? err.message,
+      err.details,
+    );
+  }
   if (err instanceof HTTPException) {
     if (err.status === 413) return answer(413, 'payload_too_large', err.message);
-    if (/malformed json/i.test(err.message)) {
+    if (isMalformedJson(err)) {
       return answer(400, 'invalid_json', 'the request body is not valid JSON');
     }
     return answer(err.status as ContentfulStatusCode, 'bad_request', err.message);

@@ -2,6 +2,7 @@
 // scheme, and what `bbb serve` issues), and/or asymmetric keys from a JWKS URL (Supabase's
 // /auth/v1/.well-known/jwks.json). The algorithm in the token's header only picks which key to try: each key
 // is used with its own fixed algorithm list, so `alg: none` and HS256-signed-with-a-public-key are refused.
+
 import {
   createRemoteJWKSet,
   decodeProtectedHeader,
@@ -10,6 +11,7 @@ import {
   jwtVerify,
   SignJWT,
 } from 'jose';
+import { ExpectedError } from '../errors.ts';
 
 const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384', 'EdDSA'];
 const JWKS_TIMEOUT_MS = 5_000;
@@ -22,8 +24,10 @@ export interface UserClaims extends JWTPayload {
   session_id?: string;
 }
 
-export class InvalidTokenError extends Error {
+export class InvalidTokenError extends ExpectedError {
   override name = 'InvalidTokenError';
+  override readonly httpStatus = 401;
+  override readonly code = 'invalid_token';
 }
 
 export interface TokenVerifierOptions {

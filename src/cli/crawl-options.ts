@@ -3,7 +3,7 @@
 // file only translates its field names back into the flags the user typed.
 import { randomUUID } from 'node:crypto';
 import { InvalidArgumentError } from 'commander';
-import { type JobOptions, JobValidationError, validateJobOptions } from '../queue/job-service.ts';
+import { type JobOptions, JobValidationError, validateJobOptions } from '../jobs/job-service.ts';
 import type { ReportFormat } from '../report/index.ts';
 import { UsageError } from './errors.ts';
 

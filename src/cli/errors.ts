@@ -1,4 +1,6 @@
-// Errors a command raises to end with a message and a chosen exit code, without a stack trace.
+// The exit codes of `bbb` commands, and the error a command raises to end with a message, without a stack trace.
+import { ExpectedError } from '../errors.ts';
+
 export const EXIT_OK = 0;
 /** Broken links found (crawl), or an unexpected failure. */
 export const EXIT_FAILURE = 1;
@@ -6,7 +8,7 @@ export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
 /** A mistake the user can fix by changing the command line or the environment. */
-export class UsageError extends Error {
+export class UsageError extends ExpectedError {
   override name = 'UsageError';
 }
 

@@ -1,15 +1,14 @@
 // The `bbb` command line. Each command loads configuration once (flags > env > defaults, see src/config.ts)
 // and turns setup errors into a message and exit code 2. Commands and exit codes: docs/cli.md.
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigError } from '../config.ts';
-import { DbSetupError, MigrationError } from '../db/errors.ts';
+import { ExpectedError } from '../errors.ts';
 import { log } from '../log.ts';
-import { UnknownJobError } from '../queue/errors.ts';
-import { JobValidationError } from '../queue/job-service.ts';
+import { JobOptionDefaults } from '../queue/job-options.ts';
 import { REPORT_FORMATS } from '../report/index.ts';
+import { ConcurrencyDefault } from '../worker/defaults.ts';
 import { crawlCommand } from './crawl.ts';
-import { type CrawlFlags, describeIssues, integerArg } from './crawl-options.ts';
-import { EXIT_USAGE, UsageError } from './errors.ts';
+import { type CrawlFlags, integerArg } from './crawl-options.ts';
+import { EXIT_FAILURE, EXIT_USAGE } from './errors.ts';
 import { jobsCancelCommand, jobsListCommand, jobsShowCommand } from './jobs.ts';
 import { keysCommand } from './keys.ts';
 import { migrateCommand } from './migrate.ts';
@@ -31,7 +30,7 @@ const dataDirOption = () =>
 const workerConcurrencyOption = () =>
   new Option(
     '--concurrency <n>',
-    'tasks crawled at once by this process (env BBB_WORKER_CONCURRENCY, default 16)',
+    `tasks crawled at once by this process (env BBB_WORKER_CONCURRENCY, default ${ConcurrencyDefault})`,
   ).argParser(integerArg);
 
 program
@@ -40,10 +39,14 @@ program
     'Crawl a site once, in this process, and print a report. Exit 0: no broken links; 1: broken links found.',
   )
   .argument('<url>', 'the site to crawl, e.g. https://example.com/ (crawling starts at its home page)')
-  .option('--max-pages <n>', 'stop adding pages after this many (default 1000)', integerArg)
+  .option(
+    '--max-pages <n>',
+    `stop adding pages after this many (default ${JobOptionDefaults.maxPages})`,
+    integerArg,
+  )
   .option(
     '--concurrency <n>',
-    'pages fetched at once (default 4; politeness still caps each host)',
+    `pages fetched at once (default ${JobOptionDefaults.concurrency}; politeness still caps each host)`,
     integerArg,
   )
   .option('--no-sitemap', "don't read robots.txt sitemaps or /sitemap.xml")
@@ -120,20 +123,11 @@ try {
 } catch (err) {
   if (err instanceof CommanderError) {
     process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
-  } else if (err instanceof JobValidationError) {
-    log.error(describeIssues(err));
-    process.exitCode = EXIT_USAGE;
-  } else if (
-    err instanceof ConfigError ||
-    err instanceof DbSetupError ||
-    err instanceof MigrationError ||
-    err instanceof UsageError ||
-    err instanceof UnknownJobError
-  ) {
+  } else if (err instanceof ExpectedError) {
     log.error(err.message);
-    process.exitCode = EXIT_USAGE;
+    process.exitCode = err.exitCode;
   } else {
     log.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
-    process.exitCode = 1;
+    process.exitCode = EXIT_FAILURE;
   }
 }

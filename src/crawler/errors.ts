@@ -28,6 +28,8 @@ export type PermanentCode =
   | 'malformed_response'
   | 'tls_error';
 
+export type CrawlErrorCode = RetryableCode | PermanentCode;
+
 export abstract class CrawlError extends Error {
   abstract readonly retryable: boolean;
   abstract readonly code: string;

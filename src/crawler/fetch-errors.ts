@@ -1,5 +1,6 @@
 // What a failed fetch or an HTTP status means for the task: which network failures are worth retrying, and
 // the retry delay a server asked for.
+import { errorMessage } from '../errors.ts';
 import {
   type CrawlError,
   isCrawlError,
@@ -37,7 +38,7 @@ function errorCode(err: unknown): string | undefined {
 export function classifyFetchError(err: unknown, url: string): unknown {
   if (isCrawlError(err)) return err.url ? err : withUrl(err, url);
   const code = errorCode(err);
-  const message = err instanceof Error ? err.message : String(err);
+  const message = errorMessage(err);
   const detail = `${message} (${url})`;
   const name = err instanceof Error ? err.name : '';
   if (name === 'HTTPParserError' || code?.startsWith('HPE_') || code === 'UND_ERR_HEADERS_OVERFLOW') {

@@ -1,5 +1,6 @@
 // Fetching and caching robots.txt per origin, with RFC 9309's status rules (§2.3), size limit (§2.5) and
 // cache lifetime (§2.4). What a fetched file means is robots-parse.ts's business.
+import { errorMessage } from '../errors.ts';
 import { isCrawlError } from './errors.ts';
 import { parseRobots, type Robots, robotsOrigin, robotsWithoutFile } from './robots-parse.ts';
 
@@ -68,7 +69,7 @@ export async function fetchRobots(origin: string, opts: FetchRobotsOptions): Pro
     if (isCrawlError(err) && (err.code === 'too_many_redirects' || err.code === 'redirect_loop')) {
       return robotsWithoutFile(base, 'unavailable', err.statusCode);
     }
-    const message = err instanceof Error ? err.message : String(err);
+    const message = errorMessage(err);
     return robotsWithoutFile(base, 'unreachable', undefined, message);
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);

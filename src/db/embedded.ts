@@ -8,13 +8,14 @@ import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import postgres from 'postgres';
+import { errorMessage } from '../errors.ts';
 import { platformPackageOverride } from './embedded-binaries.ts';
 import { locateCluster, SHARED_CLUSTER_ROOT } from './embedded-cluster-dir.ts';
 import { loadEmbeddedPackage } from './embedded-package.ts';
 import { stopOrphanedPostmaster } from './embedded-pidfile.ts';
 import { DbSetupError } from './errors.ts';
 import { choosePort } from './port.ts';
+import { postgres } from './postgres-driver.ts';
 import { blockingAncestor, postgresUserIds, type UserIds } from './postgres-os-user.ts';
 import { ensureSharedDir } from './shared-dir.ts';
 
@@ -116,7 +117,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     try {
       await pg.initialise();
     } catch (err) {
-      throw new DbSetupError(`initdb failed for ${pgDir}: ${errorText(err)}`, { cause: err });
+      throw new DbSetupError(`initdb failed for ${pgDir}: ${errorMessage(err)}`, { cause: err });
     }
   }
 
@@ -229,8 +230,4 @@ async function ensureDatabase(adminUrl: string, database: string): Promise<void>
   } finally {
     await sql.end();
   }
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -2,10 +2,12 @@
 // Supabase CLI uses (supabase_migrations.schema_migrations), so a project migrated by either tool is seen as
 // migrated by the other. A session advisory lock makes concurrent start-ups safe: the second runner waits,
 // then finds nothing to do.
+
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type postgres from 'postgres';
+import { errorMessage } from '../errors.ts';
 import { MigrationError } from './errors.ts';
 import { type SqlStatement, splitSql } from './sql-split.ts';
 
@@ -101,7 +103,7 @@ async function applyOne(conn: postgres.ReservedSql, migration: MigrationFile): P
     const where = statement
       ? `statement ${index + 1} (line ${statement.line}): ${firstLine(statement.text)}`
       : 'recording it';
-    const reason = err instanceof Error ? err.message : String(err);
+    const reason = errorMessage(err);
     throw new MigrationError(
       `Migration ${migration.file} failed at ${where}\n  ${reason}\nThe database is unchanged by this file.`,
       migration.file,

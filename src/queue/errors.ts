@@ -1,5 +1,9 @@
-export class UnknownJobError extends Error {
+import { ExpectedError } from '../errors.ts';
+
+export class UnknownJobError extends ExpectedError {
   override name = 'UnknownJobError';
+  override readonly httpStatus = 404;
+  override readonly code = 'not_found';
   constructor(readonly jobId: string) {
     super(`Unknown job ${jobId}: no job has that id.`);
   }

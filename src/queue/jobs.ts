@@ -1,6 +1,7 @@
 // Low-level job rows. The job service (validation, sitemap discovery, superseding) builds on these.
 import type { Sql } from '../db/client.ts';
 import { mapQueueError } from './errors.ts';
+import { JobOptionDefaults } from './job-options.ts';
 
 export type JobStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
 export type JobSource = 'manual' | 'webhook' | 'schedule' | 'cli';
@@ -81,9 +82,11 @@ export async function insertJob(sql: Sql, job: NewJob): Promise<JobRow> {
     insert into jobs (organisation_id, created_by, domain_id, root_url, source, max_pages, concurrency,
       use_sitemap, find_links, include_patterns, exclude_patterns, max_attempts, discovery_status)
     values (${job.organisationId}, ${job.createdBy ?? null}, ${domain!.id}, ${job.rootUrl},
-      ${job.source ?? 'manual'}, ${job.maxPages ?? 1000}, ${job.concurrency ?? 8}, ${job.useSitemap ?? true},
-      ${job.findLinks ?? true}, ${job.includePatterns ?? []}::text[], ${job.excludePatterns ?? []}::text[],
-      ${job.maxAttempts ?? 3}, ${job.discoveryStatus ?? 'skipped'})
+      ${job.source ?? 'manual'}, ${job.maxPages ?? JobOptionDefaults.maxPages},
+      ${job.concurrency ?? JobOptionDefaults.concurrency}, ${job.useSitemap ?? JobOptionDefaults.useSitemap},
+      ${job.findLinks ?? JobOptionDefaults.findLinks}, ${job.includePatterns ?? []}::text[],
+      ${job.excludePatterns ?? []}::text[], ${job.maxAttempts ?? JobOptionDefaults.maxAttempts},
+      ${job.discoveryStatus ?? 'skipped'})
     returning *`;
   return row!;
 }

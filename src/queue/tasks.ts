@@ -49,6 +49,9 @@ export interface TaskResult {
   content_length?: number | null;
 }
 
+/** Error codes the queue SQL writes itself: an expired lease with no attempt left, and a failure without one. */
+export type QueueErrorCode = 'lease_expired' | 'unknown';
+
 export interface TaskFailure
   extends Omit<TaskResult, 'warm_cache_status' | 'warm_attempts' | 'warm_response_time_ms' | 'warm_results'> {
   retryable: boolean;

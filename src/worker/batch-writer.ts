@@ -9,10 +9,12 @@
 // A batch the database refuses for what is in it (a value out of range, say) is bisected: the halves are
 // written on their own, down to the one entry at fault, which is written as a failure of its own
 // (result_rejected, with the database's message) so every other result lands and the poison row is recorded.
+
 import type { Sql } from '../db/client.ts';
+import { errorMessage } from '../errors.ts';
 import { type TaskAttempt, writeTaskResults } from '../queue/tasks.ts';
 import { backoffMs, isConnectionError, pause, withDeadline } from './db-retry.ts';
-import type { TaskOutcome } from './task-outcome.ts';
+import type { TaskErrorCode, TaskOutcome } from './task-outcome.ts';
 import type { WorkerEvent, WorkerStats } from './types.ts';
 
 export interface BatchWriterOptions {
@@ -115,8 +117,8 @@ export class BatchWriter {
         id: entry.task.id,
         attempt: entry.task.attempts,
         retryable: false,
-        error_code: 'result_rejected',
-        error_message: `The database refused this page's result: ${errorText(refusal)}`,
+        error_code: 'result_rejected' satisfies TaskErrorCode,
+        error_message: `The database refused this page's result: ${errorMessage(refusal)}`,
       },
     };
     try {
@@ -164,8 +166,4 @@ export class BatchWriter {
     const gone = new Set(entries);
     this.queue = this.queue.filter((e) => !gone.has(e));
   }
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

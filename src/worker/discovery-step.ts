@@ -10,8 +10,8 @@ import {
 } from '../crawler/sitemap-discovery.ts';
 import type { Sql } from '../db/client.ts';
 import { DISCOVERY_LEASE_SECONDS, extendDiscoveryLease, finishDiscovery } from '../queue/discovery.ts';
-import { SITEMAP_PRIORITY_BASE } from '../queue/job-service.ts';
 import type { JobRow } from '../queue/jobs.ts';
+import { SITEMAP_PRIORITY_BASE } from '../queue/priorities.ts';
 import { enqueueUrls } from '../queue/tasks.ts';
 import { withDbRetry, withDeadline } from './db-retry.ts';
 import type { JobContexts } from './job-contexts.ts';

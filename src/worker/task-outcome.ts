@@ -1,9 +1,11 @@
 // Turns what crawlPage found into what the queue stores: a complete_tasks entry, or a fail_tasks entry whose
 // `retryable` comes from the crawl error's type; plus the page's internal links to enqueue first.
+
 import type { PageCrawlResult } from '../crawler/crawl-page.ts';
-import { RetryableCrawlError } from '../crawler/errors.ts';
-import { linkPriority } from '../queue/job-service.ts';
-import type { ClaimedTask, TaskFailure, TaskResult } from '../queue/tasks.ts';
+import { type CrawlErrorCode, RetryableCrawlError } from '../crawler/errors.ts';
+import { errorMessage } from '../errors.ts';
+import { linkPriority } from '../queue/priorities.ts';
+import type { ClaimedTask, QueueErrorCode, TaskFailure, TaskResult } from '../queue/tasks.ts';
 
 export interface DiscoveredLinks {
   jobId: string;
@@ -12,6 +14,12 @@ export interface DiscoveredLinks {
   depth: number;
   priority: number;
 }
+
+/** Why a task of the worker's own failed: not the site's doing. */
+export type WorkerErrorCode = 'invalid_job' | 'worker_error' | 'worker_db_error' | 'result_rejected';
+
+/** Every tasks.error_code there is (listed in docs/queue.md): the site's, the worker's and the queue's. */
+export type TaskErrorCode = CrawlErrorCode | WorkerErrorCode | QueueErrorCode;
 
 /** One finished crawl waiting to be written. `links` go in before the result (see BatchWriter). */
 export interface TaskOutcome {
@@ -74,7 +82,7 @@ export function outcomeFor(task: ClaimedTask, page: PageCrawlResult, findLinks: 
 /** A task the worker could not run for a reason of its own (a bug, a job it cannot build a context for). */
 export function workerFailure(
   task: ClaimedTask,
-  code: string,
+  code: WorkerErrorCode,
   err: unknown,
   retryable: boolean,
 ): TaskOutcome {
@@ -87,7 +95,7 @@ export function workerFailure(
       attempt: task.attempts,
       retryable,
       error_code: code,
-      error_message: err instanceof Error ? err.message : String(err),
+      error_message: errorMessage(err),
     },
   };
 }

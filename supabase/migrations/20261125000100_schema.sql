@@ -57,9 +57,9 @@ create table public.jobs (
   source text not null default 'manual' check (source in ('manual', 'webhook', 'schedule', 'cli')),
   status text not null default 'pending'
     check (status in ('pending', 'running', 'completed', 'failed', 'cancelled')),
-  -- Options.
+  -- Options. Defaults and bounds are src/queue/job-options.ts's (test/queue/job-options.test.ts keeps them equal).
   max_pages integer not null default 1000 check (max_pages between 1 and 1000000),
-  concurrency integer not null default 8 check (concurrency between 1 and 200),
+  concurrency integer not null default 4 check (concurrency between 1 and 200),
   use_sitemap boolean not null default true,
   find_links boolean not null default true,
   include_patterns text[] not null default '{}',

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createJob } from '../../src/queue/job-service.ts';
+import { createJob } from '../../src/jobs/job-service.ts';
 import { createOrganisation, getJob } from '../../src/queue/jobs.ts';
 import type { Report } from '../../src/report/index.ts';
 import { testDatabase } from '../support/db.ts';

@@ -10,7 +10,7 @@ import { connect, type Sql } from '../../src/db/client.ts';
 import { startEmbeddedPostgres } from '../../src/db/embedded.ts';
 import { migrate } from '../../src/db/migrate.ts';
 import { freePort } from '../../src/db/port.ts';
-import { createJob } from '../../src/queue/job-service.ts';
+import { createJob } from '../../src/jobs/job-service.ts';
 import { createOrganisation, getJob } from '../../src/queue/jobs.ts';
 import { testDatabase } from '../support/db.ts';
 import { FixtureSite } from '../support/fixture-site.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { createJob } from '../../src/queue/job-service.ts';
+import { createJob } from '../../src/jobs/job-service.ts';
 import { createOrganisation, getJob, type JobStats } from '../../src/queue/jobs.ts';
 import { claimTasks, completeTasks, enqueueUrls, failTasks } from '../../src/queue/tasks.ts';
 import { testDatabase } from '../support/db.ts';

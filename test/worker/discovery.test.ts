@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { closeFetchPool } from '../../src/crawler/fetch-pool.ts';
-import { createJob } from '../../src/queue/job-service.ts';
+import { createJob } from '../../src/jobs/job-service.ts';
 import { createOrganisation, getJob } from '../../src/queue/jobs.ts';
 import { startWorkerPool } from '../../src/worker/index.ts';
 import { testDatabase } from '../support/db.ts';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { closeFetchPool } from '../../src/crawler/fetch-pool.ts';
 import { connect } from '../../src/db/client.ts';
-import { createJob } from '../../src/queue/job-service.ts';
+import { createJob } from '../../src/jobs/job-service.ts';
 import { createOrganisation, getJob } from '../../src/queue/jobs.ts';
 import { enqueueUrls } from '../../src/queue/tasks.ts';
 import { startWorkerPool, type WorkerEvent } from '../../src/worker/index.ts';

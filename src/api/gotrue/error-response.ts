@@ -3,10 +3,12 @@
 //   2024-01-01 or later: {code: "<error_code>", message}, and the header is echoed back
 //   absent or older:     {code: <http status>, error_code, msg}
 // auth-js takes the error code from `code` when the echoed version allows it, else from `error_code`.
+
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { GotrueError } from '../../auth/gotrue/errors.ts';
+import { isMalformedJson } from '../../errors.ts';
 import { ApiError, logServerError } from '../errors.ts';
 
 const API_VERSION_HEADER = 'X-Supabase-Api-Version';
@@ -25,7 +27,7 @@ export function toGotrueError(err: unknown): GotrueError {
     return new GotrueError(err.status, err.code, details || err.message);
   }
   if (err instanceof HTTPException) {
-    if (/malformed json/i.test(err.message)) {
+    if (isMalformedJson(err)) {
       return new GotrueError(400, 'bad_json', 'Could not parse request body as JSON');
     }
     if (err.status === 415) {

@@ -1,6 +1,8 @@
 // The job routes' request and response shapes: one zod schema validates a request and documents it in
 // /v1/openapi.json. Names are the API's (snake_case); the job service's own option names are camelCase.
 import { z } from '@hono/zod-openapi';
+import { jobOptionFields } from '../../jobs/option-fields.ts';
+import { JobOptionDefaults } from '../../queue/job-options.ts';
 import { DISCOVERY_STATUSES } from '../../queue/jobs.ts';
 import { cursorParam, limitParam } from '../openapi.ts';
 
@@ -27,30 +29,16 @@ export function commaList<const T extends string>(values: readonly [T, ...T[]], 
 
 export const JOB_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const;
 
+// The API's names are the job service's in snake_case.
+const serviceFields = jobOptionFields((name) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`));
 const optionFields = {
-  max_pages: z
-    .number('max_pages must be a whole number')
-    .int('max_pages must be a whole number')
-    .min(1, 'max_pages must be at least 1')
-    .max(1_000_000, 'max_pages is at most 1000000 (your plan may allow fewer)'),
-  concurrency: z
-    .number('concurrency must be a whole number')
-    .int('concurrency must be a whole number')
-    .min(1, 'concurrency must be at least 1')
-    .max(200, 'concurrency above 200 is not allowed'),
-  use_sitemap: z.boolean('use_sitemap must be true or false'),
-  find_links: z.boolean('find_links must be true or false'),
-  include: z
-    .array(z.string('each include pattern is a string'), 'include must be a list of URL patterns')
-    .max(100, 'at most 100 include patterns'),
-  exclude: z
-    .array(z.string('each exclude pattern is a string'), 'exclude must be a list of URL patterns')
-    .max(100, 'at most 100 exclude patterns'),
-  max_attempts: z
-    .number('max_attempts must be a whole number')
-    .int('max_attempts must be a whole number')
-    .min(1, 'max_attempts must be at least 1')
-    .max(20, 'max_attempts is at most 20'),
+  max_pages: serviceFields.maxPages,
+  concurrency: serviceFields.concurrency,
+  use_sitemap: serviceFields.useSitemap,
+  find_links: serviceFields.findLinks,
+  include: serviceFields.include,
+  exclude: serviceFields.exclude,
+  max_attempts: serviceFields.maxAttempts,
 };
 
 // Unknown fields are refused: a misspelt option (`maxPages`) silently ignored would crawl with the default.
@@ -64,9 +52,9 @@ export const CreateJobBody = z
       organisation_id: z
         .uuid('organisation_id is a UUID (omit it to use your active organisation)')
         .optional(),
-      max_pages: optionFields.max_pages
-        .optional()
-        .openapi({ description: 'default: 1000, or your plan’s pages per job if that is lower' }),
+      max_pages: optionFields.max_pages.optional().openapi({
+        description: `default: ${JobOptionDefaults.maxPages}, or your plan’s pages per job if that is lower`,
+      }),
       concurrency: optionFields.concurrency.optional(),
       use_sitemap: optionFields.use_sitemap.optional(),
       find_links: optionFields.find_links.optional(),

@@ -1,10 +1,12 @@
 // Jobs: start a crawl, list and read jobs, cancel and restart. Creating goes through the job service as the
 // user (RLS and the plan limits decide), then the system steps (queueing, superseding) run in the same
 // transaction. Reads run as the user, so a job in another organisation is simply not there: 404.
+
 import { createRoute } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { becomeConnectionRole } from '../../db/as-user.ts';
-import { createJob, type JobOptions } from '../../queue/job-service.ts';
+import { createJob, type JobOptions } from '../../jobs/job-service.ts';
+import { defaultMaxPages } from '../../queue/job-options.ts';
 import { cancelJob } from '../../queue/jobs.ts';
 import { type AppDeps, type AppEnv, router } from '../context.ts';
 import { ApiError, notFound } from '../errors.ts';
@@ -15,7 +17,6 @@ import { errorJson, JobIdParams, json, jsonBody, pageOf } from '../openapi.ts';
 import { activeOrganisation, userTx } from '../user-db.ts';
 
 const TAGS = ['jobs'];
-const DEFAULT_MAX_PAGES = 1000;
 
 const create = createRoute({
   method: 'post',
@@ -107,7 +108,7 @@ export function jobRoutes(deps: AppDeps) {
       url: b.url,
       organisationId,
       // Left out, a job crawls what the plan allows (up to the usual 1000) instead of being refused.
-      maxPages: b.max_pages ?? Math.min(DEFAULT_MAX_PAGES, planPages ?? DEFAULT_MAX_PAGES),
+      maxPages: b.max_pages ?? defaultMaxPages(planPages),
       concurrency: b.concurrency,
       useSitemap: b.use_sitemap,
       findLinks: b.find_links,

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { createJob, JobValidationError, ROOT_PRIORITY } from '../../src/queue/job-service.ts';
+import { createJob, JobValidationError } from '../../src/jobs/job-service.ts';
 import { createOrganisation, getJob } from '../../src/queue/jobs.ts';
+import { ROOT_PRIORITY } from '../../src/queue/priorities.ts';
 import { testDatabase } from '../support/db.ts';
 
 const db = await testDatabase();

@@ -6,40 +6,42 @@ import { compileFilters, validateFilterPattern } from '../crawler/filters.ts';
 import { tryNormaliseUrl } from '../crawler/url.ts';
 import { becomeConnectionRole, becomeUser } from '../db/as-user.ts';
 import type { Sql } from '../db/client.ts';
-import { cancelJob, insertJob, type JobRow, type JobSource, startJob } from './jobs.ts';
-import { enqueueUrls } from './tasks.ts';
-
-/** Task priorities: the home page first, then sitemap URLs by their priority, then links by depth. */
-export const ROOT_PRIORITY = 1_000_000;
-export const SITEMAP_PRIORITY_BASE = 100_000;
-export function linkPriority(depth: number): number {
-  return Math.max(0, 10_000 - depth * 100);
-}
+import { ExpectedError } from '../errors.ts';
+import { JobOptionDefaults } from '../queue/job-options.ts';
+import { cancelJob, insertJob, type JobRow, type JobSource, startJob } from '../queue/jobs.ts';
+import { ROOT_PRIORITY } from '../queue/priorities.ts';
+import { enqueueUrls } from '../queue/tasks.ts';
+import { jobOptionFields } from './option-fields.ts';
 
 const pattern = z.string().superRefine((value, ctx) => {
   const problem = validateFilterPattern(value);
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 
+const fields = jobOptionFields((name) => name, pattern);
+
 export const jobOptionsSchema = z.object({
   url: z.string().min(1, 'give the site URL to crawl, e.g. https://example.com/'),
   organisationId: z.uuid('organisationId must be a UUID'),
   createdBy: z.uuid().nullish(),
   source: z.enum(['manual', 'webhook', 'schedule', 'cli']).default('manual'),
-  maxPages: z.number().int().min(1, 'maxPages must be at least 1').max(1_000_000).default(1000),
-  concurrency: z.number().int().min(1).max(200, 'concurrency above 200 is not allowed').default(4),
-  useSitemap: z.boolean().default(true),
-  findLinks: z.boolean().default(true),
-  include: z.array(pattern).max(100).default([]),
-  exclude: z.array(pattern).max(100).default([]),
-  maxAttempts: z.number().int().min(1).max(20).default(3),
+  maxPages: fields.maxPages.default(JobOptionDefaults.maxPages),
+  concurrency: fields.concurrency.default(JobOptionDefaults.concurrency),
+  useSitemap: fields.useSitemap.default(JobOptionDefaults.useSitemap),
+  findLinks: fields.findLinks.default(JobOptionDefaults.findLinks),
+  include: fields.include.default([]),
+  exclude: fields.exclude.default([]),
+  maxAttempts: fields.maxAttempts.default(JobOptionDefaults.maxAttempts),
 });
 export type JobOptions = z.input<typeof jobOptionsSchema>;
 
-export class JobValidationError extends Error {
+export class JobValidationError extends ExpectedError {
   override name = 'JobValidationError';
+  override readonly code = 'validation_failed';
+  override readonly details: Array<{ path: string; message: string }>;
   constructor(readonly issues: Array<{ path: string; message: string }>) {
     super(`Invalid job: ${issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message)).join('; ')}`);
+    this.details = issues;
   }
 }
 
@@ -97,8 +99,12 @@ export interface CreateJobOptions {
 }
 
 /** The organisation is not one the user belongs to (or does not exist): the API answers 404 either way. */
-export class UnknownOrganisationError extends Error {
+export class UnknownOrganisationError extends ExpectedError {
   override name = 'UnknownOrganisationError';
+  override readonly httpStatus = 404;
+  override readonly code = 'not_found';
+  // Not a member and no such organisation get the same answer: it reveals nothing about other tenants.
+  override readonly publicMessage = 'organisation not found';
   constructor(readonly organisationId: string) {
     super(`Unknown organisation ${organisationId}: you are not a member of it.`);
   }

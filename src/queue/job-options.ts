@@ -1,0 +1,24 @@
+// A job's options: their defaults and bounds, each defined once. The job service and the API build their
+// schemas from these (src/jobs/option-fields.ts), the CLI help quotes them, insertJob fills in from them, and
+// the jobs table's CHECK constraints hold the same bounds (test/queue/job-options.test.ts keeps them equal).
+
+export const JobOptionDefaults = {
+  maxPages: 1000,
+  concurrency: 4,
+  useSitemap: true,
+  findLinks: true,
+  maxAttempts: 3,
+} as const;
+
+export const JobOptionLimits = {
+  maxPages: { min: 1, max: 1_000_000 },
+  concurrency: { min: 1, max: 200 },
+  maxAttempts: { min: 1, max: 20 },
+  /** Include or exclude patterns per job. */
+  patterns: { max: 100 },
+} as const;
+
+/** A job's max_pages when the request leaves it out: the default, or the plan's pages per job if lower. */
+export function defaultMaxPages(planMaxPagesPerJob: number | undefined): number {
+  return Math.min(JobOptionDefaults.maxPages, planMaxPagesPerJob ?? JobOptionDefaults.maxPages);
+}
