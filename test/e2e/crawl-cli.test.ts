@@ -22,18 +22,8 @@ const HIT = { 'cf-cache-status': 'HIT' };
 /** Home → about → missing (404); home → private (robots-disallowed); the sitemap adds a page nothing links. */
 async function brokenSite(): Promise<FixtureSite> {
   const site = await startFixtureSite((s) => {
-    s.route('/robots.txt', (req, res) => {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end(`User-agent: *\nDisallow: /private/\nSitemap: http://${req.headers.host}/sitemap.xml\n`);
-    });
-    s.route('/sitemap.xml', (req, res) => {
-      const o = `http://${req.headers.host}`;
-      res.writeHead(200, { 'content-type': 'application/xml' });
-      res.end(
-        `<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">` +
-          `<url><loc>${o}/</loc></url><url><loc>${o}/sitemap-only</loc></url></urlset>`,
-      );
-    });
+    s.robots(['Disallow: /private/'], ['/sitemap.xml']);
+    s.sitemap('/sitemap.xml', ['/', '/sitemap-only']);
     s.page('/', '<a href="/about">about</a> <a href="/private/secret">secret</a>', HIT);
     // First request a MISS, then HITs: the report shows the page before and after warming.
     s.route('/about', (_req: http.IncomingMessage, res: http.ServerResponse, site: FixtureSite) => {

@@ -45,6 +45,45 @@ export class FixtureSite {
     });
   }
 
+  /**
+   * /robots.txt with these lines (User-agent: * first), plus a Sitemap line for each path given, written with
+   * the Host the request came to (the crawler reaches the site under its fixture name).
+   */
+  robots(lines: string[] = [], sitemaps: string[] = []): this {
+    return this.route('/robots.txt', (req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const declared = sitemaps.map((p) => `Sitemap: http://${req.headers.host}${p}`);
+      res.end(`${['User-agent: *', ...lines, ...declared].join('\n')}\n`);
+    });
+  }
+
+  /** A sitemap at `path` listing these paths on the requested host. */
+  sitemap(path: string, paths: string[] | (() => string[])): this {
+    return this.route(path, (req, res) => {
+      const o = `http://${req.headers.host}`;
+      const list = typeof paths === 'function' ? paths() : paths;
+      res.writeHead(200, { 'content-type': 'application/xml' });
+      res.end(
+        `<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">${list
+          .map((p) => `<url><loc>${o}${p}</loc></url>`)
+          .join('')}</urlset>`,
+      );
+    });
+  }
+
+  /** A sitemap index at `path` listing these child sitemaps on the requested host. */
+  sitemapIndex(path: string, children: string[]): this {
+    return this.route(path, (req, res) => {
+      const o = `http://${req.headers.host}`;
+      res.writeHead(200, { 'content-type': 'application/xml' });
+      res.end(
+        `<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">${children
+          .map((p) => `<sitemap><loc>${o}${p}</loc></sitemap>`)
+          .join('')}</sitemapindex>`,
+      );
+    });
+  }
+
   /** How many times this path (with query) was requested before; the handler sees the count so far. */
   hitCount(path: string): number {
     return this.hits.get(path) ?? 0;

@@ -25,22 +25,9 @@ const urlset = (paths: string[]) =>
 
 before(async () => {
   site = await startFixtureSite((s) => {
-    s.route('/robots.txt', (_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end(`User-agent: *\nSitemap: ${origin}/sitemap_index.xml\n`);
-    });
-    s.route('/sitemap_index.xml', (_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/xml' });
-      res.end(
-        `<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">` +
-          `<sitemap><loc>${origin}/first.xml</loc></sitemap><sitemap><loc>${origin}/second.xml</loc></sitemap>` +
-          '</sitemapindex>',
-      );
-    });
-    s.route('/first.xml', (_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/xml' });
-      res.end(urlset(firstHalf));
-    });
+    s.robots([], ['/sitemap_index.xml']);
+    s.sitemapIndex('/sitemap_index.xml', ['/first.xml', '/second.xml']);
+    s.sitemap('/first.xml', firstHalf);
     // Held back until the test says so: the walk is still going while it waits.
     s.route('/second.xml', (_req, res) => {
       void releaseSecond.then(() => {

@@ -25,19 +25,8 @@ function page(s: FixtureSite, path: string, links: string[], cdn: 'warm' | 'hit'
 
 before(async () => {
   site = await startFixtureSite((s) => {
-    s.route('/robots.txt', (req, res) => {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end(`User-agent: *\nDisallow: /private/\nSitemap: http://${req.headers.host}/sitemap.xml\n`);
-    });
-    s.route('/sitemap.xml', (req, res) => {
-      const o = `http://${req.headers.host}`;
-      res.writeHead(200, { 'content-type': 'application/xml' });
-      res.end(
-        `<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">` +
-          ['/', '/from-sitemap', '/private/listed'].map((p) => `<url><loc>${o}${p}</loc></url>`).join('') +
-          '</urlset>',
-      );
-    });
+    s.robots(['Disallow: /private/'], ['/sitemap.xml']);
+    s.sitemap('/sitemap.xml', ['/', '/from-sitemap', '/private/listed']);
     page(s, '/', ['/about', '/blog', '/missing', '/private/secret', '/redirect', 'http://ext.test:1/ext']);
     page(s, '/about', ['/blog/post-1', '/'], 'warm');
     page(s, '/blog', ['/blog/post-1', '/gone']);
