@@ -1,11 +1,20 @@
 // One place that turns configuration into a connection pool: DATABASE_URL when set, else the embedded
 // PostgreSQL. The embedded package is imported only on that path (its import installs signal handlers).
-import postgres from 'postgres';
+// Pools are made with the patched driver (postgres-driver.ts: postgres.js survives losing connections) and
+// report whether they can reach the database (pool-health.ts).
+import type Postgres from 'postgres';
 import type { Config } from '../config.ts';
 import type { EmbeddedPostgres } from './embedded.ts';
+import { trackHealth } from './pool-health.ts';
+import { postgres } from './postgres-driver.ts';
 
-export type Sql = postgres.Sql;
-export type TxSql = postgres.TransactionSql;
+export type { PoolHealth } from './pool-health.ts';
+export { poolHealth } from './pool-health.ts';
+
+export type Sql = Postgres.Sql;
+export type TxSql = Postgres.TransactionSql;
+/** A pool or a transaction: what the queue wrappers run on, so a caller can compose them in one transaction. */
+export type Queryable = Sql | TxSql;
 
 export interface Database {
   sql: Sql;
@@ -27,7 +36,7 @@ export interface ConnectOptions {
 }
 
 export function connect(url: string, options: ConnectOptions = {}): Sql {
-  return postgres(url, {
+  const sql = postgres(url, {
     max: options.max ?? 10,
     connect_timeout: 10,
     idle_timeout: 30,
@@ -44,6 +53,17 @@ export function connect(url: string, options: ConnectOptions = {}): Sql {
       bigint: { to: 20, from: [20], serialize: (x: number) => String(x), parse: (x: string) => Number(x) },
     },
   });
+  return trackHealth<Sql>(sql);
+}
+
+/**
+ * A new pool with `sql`'s settings (URL, types, connection parameters, the patched driver, health tracking),
+ * changed by `overrides`: for a connection that must be a client of its own, such as the maintenance lock's.
+ */
+export function cloneClient(sql: Sql, overrides: Partial<Postgres.Options<Record<string, never>>>): Sql {
+  // `shared` is per-client state; handing it over would make the clone share the pool's connection queues.
+  const { shared: _, ...options } = sql.options as typeof sql.options & { shared?: unknown };
+  return trackHealth<Sql>(postgres({ ...(options as object), ...overrides } as never));
 }
 
 export async function openDatabase(

@@ -5,11 +5,9 @@
 // the others. The lock lives on a connection of its own, so it is released the moment that process or its
 // connection dies; the others try for it on every tick and one takes over.
 //
-// That connection is a one-connection client cloned from `sql`'s options rather than sql.reserve(): in
-// postgres.js 3.4 a reserved connection whose backend is killed throws from a timer on its next query (an
-// uncaught exception) and goes back to the pool broken when released.
-import postgres from 'postgres';
-import type { Sql } from '../db/client.ts';
+// That connection is a one-connection client of its own (cloneClient) rather than sql.reserve(): a reserved
+// connection goes back to the shared pool when released, and the lock must stay with this one connection.
+import { cloneClient, type Sql } from '../db/client.ts';
 import {
   completeIdleJobs,
   failStalledJobs,
@@ -83,10 +81,8 @@ export interface Maintenance {
 }
 
 function lockClient(sql: Sql): Sql {
-  // `shared` is per-client state; handing it over would make the clone share the pool's connection queues.
-  const { shared: _, ...options } = sql.options as typeof sql.options & { shared?: unknown };
   // Never idle out or recycle: either would drop the lock between ticks.
-  return postgres({ ...(options as object), max: 1, idle_timeout: 0, max_lifetime: null } as never);
+  return cloneClient(sql, { max: 1, idle_timeout: 0, max_lifetime: null });
 }
 
 export function startMaintenance(options: MaintenanceOptions): Maintenance {

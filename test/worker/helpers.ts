@@ -2,7 +2,6 @@
 // crawl options every pool under test uses against the loopback fixture site.
 
 import { after } from 'node:test';
-import postgres from 'postgres';
 import type { CrawlOptions } from '../../src/crawler/crawl-context.ts';
 import { connect, type Sql } from '../../src/db/client.ts';
 import { fixtureResolver } from '../support/fixture-routes.ts';
@@ -35,21 +34,9 @@ export function testCrawlOptions(overrides: CrawlOptions = {}): CrawlOptions {
   };
 }
 
-/**
- * A pool for a worker under outage tests: connect()'s options, but postgres.js's default reconnect backoff
- * (3^n/100 s, up to 20 s) replaced by one capped at 1 s, so reconnecting after the outage is prompt.
- * (Proposed for src/db/client.ts connect() as well.)
- */
+/** A pool for a worker under test, as connect() makes it, ended with the test file. */
 export function workerSql(url: string, max = 4): Sql {
-  // Ended with the test file, like the pools testDatabase() hands out.
-  const base = connect(url, { max: 1 });
-  const { shared: _, ...options } = base.options as typeof base.options & { shared?: unknown };
-  void base.end();
-  const sql = postgres({
-    ...(options as object),
-    max,
-    backoff: (n: number) => Math.min(0.05 * 2 ** n, 1) * (0.5 + Math.random() / 2),
-  } as never) as Sql;
+  const sql = connect(url, { max });
   after(() => sql.end({ timeout: 5 }));
   return sql;
 }

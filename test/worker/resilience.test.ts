@@ -2,11 +2,10 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { closeFetchPool } from '../../src/crawler/fetch-pool.ts';
-import { connect } from '../../src/db/client.ts';
 import { createJob } from '../../src/jobs/job-service.ts';
 import { createOrganisation, getJob } from '../../src/queue/jobs.ts';
 import { enqueueUrls } from '../../src/queue/tasks.ts';
-import { startWorkerPool, type WorkerEvent } from '../../src/worker/index.ts';
+import { startWorkerPool } from '../../src/worker/index.ts';
 import { testDatabase } from '../support/db.ts';
 import { SITE_HOST } from '../support/fixture-routes.ts';
 import { type FixtureSite, startFixtureSite } from '../support/fixture-site.ts';
@@ -81,7 +80,5 @@ test('a graceful stop releases in-flight tasks without counting the attempt', as
   assert.equal((await getJob(db.sql, jobId))?.status, 'running', 'the job waits for another worker');
 });
 
-// Losing the database is tested at process level in test/e2e/scale-crash.test.ts, which restarts PostgreSQL
-// under a worker process. An in-process version (killing or refusing the pool's connections) was removed:
-// postgres.js 3.4.9 pools in a busy test process kept timing out every reconnect after it, see the closing
-// note of the worker issue.
+// Losing the database: test/worker/outage.test.ts kills the pool's connections again and again mid-crawl;
+// test/e2e/scale-crash.test.ts restarts PostgreSQL under a worker process.
