@@ -33,6 +33,11 @@ export const configSchema = z.object({
   port: int(0, 65535).default(8080),
   /** BBB_WORKER_CONCURRENCY: tasks a `bbb worker` or `bbb serve` process crawls at once, across all jobs. */
   workerConcurrency: int(1, 1000).default(ConcurrencyDefault),
+  /**
+   * BBB_WORKER_DB_DEADLINE_MS: `bbb worker` exits (code 3) once it has not reached the database for this long,
+   * so an orchestrator restarts it instead of keeping a worker that looks alive and does nothing.
+   */
+  workerDbDeadlineMs: int(5_000, 86_400_000).default(120_000),
   /** BBB_JWT_SECRET: HS256 secret for access tokens (Supabase's legacy JWT secret); unset: created in dataDir. */
   jwtSecret: z
     .string()
@@ -75,6 +80,7 @@ const envNames: Record<keyof Config, string> = {
   host: 'BBB_HOST',
   port: 'PORT',
   workerConcurrency: 'BBB_WORKER_CONCURRENCY',
+  workerDbDeadlineMs: 'BBB_WORKER_DB_DEADLINE_MS',
   jwtSecret: 'BBB_JWT_SECRET',
   jwksUrl: 'BBB_JWKS_URL',
   jwtIssuer: 'BBB_JWT_ISSUER',

@@ -19,6 +19,8 @@ export interface AppDeps {
   bodyLimitBytes: number;
   /** Time source, so tests can move the clock for expiries and rate-limit windows. */
   now?: () => number;
+  /** The workers running in this process (`bbb serve`), whose readiness /health/ready includes. */
+  workers?: { readiness(): { ready: boolean; unreadyForMs: number } };
 }
 
 export interface AppEnv {

@@ -41,13 +41,18 @@ export async function crawlCommand(url: string, flags: CrawlFlags): Promise<void
       process.exitCode = signalExitCode(stop.received);
       return;
     }
-    const migrated = await migrate(db.sql);
+    // A database that drops connections during start-up is waited out like the workers wait it out. Each step
+    // is safe to run again: migrations and the organisation lookup are idempotent, and a repeated createJob
+    // (its first commit lost with the connection) supersedes the first job, leaving exactly one.
+    const { sql } = db;
+    const setup = { signal: AbortSignal.any([stop.signal, AbortSignal.timeout(120_000)]) };
+    const migrated = await withDbRetry(() => migrate(sql), setup);
     log.debug(`migrations: ${migrated.applied.length} applied, ${migrated.alreadyApplied} already present`);
-    const organisationId = await cliOrganisationId(db.sql);
-    const { job, superseded } = await createJob(db.sql, {
-      ...jobOptionsFromFlags(url, flags),
-      organisationId,
-    });
+    const organisationId = await withDbRetry(() => cliOrganisationId(sql), setup);
+    const { job, superseded } = await withDbRetry(
+      () => createJob(sql, { ...jobOptionsFromFlags(url, flags), organisationId }),
+      setup,
+    );
     for (const id of superseded) log.warn(`cancelled job ${id}: it was still crawling the same site`);
     log.info(`crawling ${job.root_url} (job ${job.id}, up to ${job.max_pages} pages)`);
 
@@ -64,7 +69,6 @@ export async function crawlCommand(url: string, flags: CrawlFlags): Promise<void
       }),
     );
     const outcome = await runUntilStopped(db, job, flags, stop.signal, workers);
-    const { sql } = db;
     const report = await withDbRetry(() => loadReport(sql, job.id), { signal: AbortSignal.timeout(60_000) });
     await writeReport(formatReport(report, flags.format), flags.output);
     process.exitCode = exitCodeFor(outcome, report, flags);

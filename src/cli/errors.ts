@@ -6,6 +6,8 @@ export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 /** Usage or setup error: the message says what to fix. */
 export const EXIT_USAGE = 2;
+/** `bbb worker` could not reach its database for BBB_WORKER_DB_DEADLINE_MS: restart it (or fix the database). */
+export const EXIT_DB_UNREACHABLE = 3;
 
 /** A mistake the user can fix by changing the command line or the environment. */
 export class UsageError extends ExpectedError {

@@ -44,7 +44,10 @@ export async function serveCommand(flags: {
       const deps = await apiDeps(config, db.sql);
       if (deps.secretCreated)
         log.info(`created a JWT secret in ${config.dataDir}/jwt-secret (keep it private)`);
-      api = await startApiServer(deps, { host: config.host, port: config.port });
+      api = await startApiServer(
+        { ...deps, workers: workers.pool },
+        { host: config.host, port: config.port },
+      );
       log.info(`API listening on ${api.url} (BBB_HOST/PORT); OpenAPI at ${api.url}/v1/openapi.json`);
       if (deps.authServer) {
         log.info(

@@ -4,10 +4,28 @@ import { loadConfig } from '../config.ts';
 import { openDatabase, redactUrl } from '../db/client.ts';
 import { migrate } from '../db/migrate.ts';
 import { log, setLogLevel } from '../log.ts';
-import { runWorkerProcess } from '../worker/index.ts';
-import { UsageError } from './errors.ts';
+import { runWorkerProcess, type WorkerPool } from '../worker/index.ts';
+import { EXIT_DB_UNREACHABLE, UsageError } from './errors.ts';
 import { listenForStop } from './signals.ts';
 import { workerProcessOptions } from './worker-options.ts';
+
+const UNREACHABLE = Symbol('database unreachable');
+
+/** Resolves once the pool has been unable to reach its database for `deadlineMs`. */
+function unreachableFor(pool: WorkerPool, deadlineMs: number): Promise<typeof UNREACHABLE> {
+  return new Promise((resolve) => {
+    const timer = setInterval(
+      () => {
+        if (pool.readiness().unreadyForMs >= deadlineMs) {
+          clearInterval(timer);
+          resolve(UNREACHABLE);
+        }
+      },
+      Math.min(1_000, deadlineMs / 4),
+    );
+    timer.unref();
+  });
+}
 
 export async function workerCommand(flags: { concurrency?: number | undefined }): Promise<void> {
   const config = loadConfig({ workerConcurrency: flags.concurrency });
@@ -34,7 +52,14 @@ export async function workerCommand(flags: { concurrency?: number | undefined })
       }),
     );
     log.info(`worker running against ${redactUrl(db.url)}, ${config.workerConcurrency} concurrent tasks`);
-    log.info(`${await stop.requested} received, finishing in-flight pages`);
+    const why = await Promise.race([stop.requested, unreachableFor(workers.pool, config.workerDbDeadlineMs)]);
+    if (why === UNREACHABLE) {
+      log.error(
+        `cannot reach the database for ${config.workerDbDeadlineMs / 1000} s (BBB_WORKER_DB_DEADLINE_MS); ` +
+          `exiting with code ${EXIT_DB_UNREACHABLE} so that it can be restarted`,
+      );
+      process.exitCode = EXIT_DB_UNREACHABLE;
+    } else log.info(`${why} received, finishing in-flight pages`);
     await workers.stop();
     log.info('stopped');
   } finally {

@@ -135,7 +135,7 @@ export async function createJob(
       where j.organisation_id = ${options.organisationId} and d.host = ${host}
         and j.status in ('pending', 'running')
       order by j.id`;
-    const job = await insertJob(tx as unknown as Sql, {
+    const job = await insertJob(tx, {
       organisationId: options.organisationId,
       createdBy: options.createdBy ?? null,
       rootUrl: options.rootUrl,
@@ -151,15 +151,15 @@ export async function createJob(
     });
     if (as) await becomeConnectionRole(tx);
     const superseded = active.map((a) => a.id);
-    for (const id of superseded) await cancelJob(tx as unknown as Sql, id);
+    for (const id of superseded) await cancelJob(tx, id);
     // Filters apply to the root as to every other source; an excluded home page leaves the sitemap to seed.
     if (options.rootAdmitted) {
-      await enqueueUrls(tx as unknown as Sql, job.id, [options.rootUrl], {
+      await enqueueUrls(tx, job.id, [options.rootUrl], {
         source: 'root',
         priorities: [ROOT_PRIORITY],
       });
     }
-    const started = await startJob(tx as unknown as Sql, job.id);
+    const started = await startJob(tx, job.id);
     return { job: started, superseded };
   }) as Promise<CreatedJob>;
 }

@@ -1,6 +1,6 @@
 // Sitemap discovery as a claimable job step (claim_discovery / finish_discovery in SQL): any worker process may
 // run it, under a lease, so creating a job never waits on a sitemap and a crashed worker's discovery is re-run.
-import type { Sql } from '../db/client.ts';
+import type { Queryable } from '../db/client.ts';
 import type { JobRow } from './jobs.ts';
 
 /** The discovery lease; the worker renews it every third of it while the walk goes on. */
@@ -11,7 +11,7 @@ export const DISCOVERY_LEASE_SECONDS = 30;
  * token with the worker id); maintenance hands an expired one out again, and gives it up after the last.
  */
 export async function claimDiscovery(
-  sql: Sql,
+  sql: Queryable,
   workerId: string,
   limit: number,
   leaseSeconds = DISCOVERY_LEASE_SECONDS,
@@ -27,7 +27,7 @@ export async function claimDiscovery(
  * this worker's: another worker re-claimed it after expiry and will finish it.
  */
 export async function finishDiscovery(
-  sql: Sql,
+  sql: Queryable,
   job: Pick<JobRow, 'id' | 'discovery_attempts'>,
   workerId: string,
 ): Promise<JobRow | undefined> {
@@ -39,7 +39,7 @@ export async function finishDiscovery(
 
 /** Renews a discovery lease. False when it is no longer this worker's attempt (it expired and was re-claimed). */
 export async function extendDiscoveryLease(
-  sql: Sql,
+  sql: Queryable,
   job: Pick<JobRow, 'id' | 'discovery_attempts'>,
   workerId: string,
   leaseSeconds = DISCOVERY_LEASE_SECONDS,

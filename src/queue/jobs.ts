@@ -1,5 +1,5 @@
 // Low-level job rows. The job service (validation, sitemap discovery, superseding) builds on these.
-import type { Sql } from '../db/client.ts';
+import type { Queryable } from '../db/client.ts';
 import { mapQueueError } from './errors.ts';
 import { JobOptionDefaults } from './job-options.ts';
 
@@ -73,7 +73,7 @@ export interface NewJob {
   discoveryStatus?: 'pending' | 'skipped';
 }
 
-export async function insertJob(sql: Sql, job: NewJob): Promise<JobRow> {
+export async function insertJob(sql: Queryable, job: NewJob): Promise<JobRow> {
   // ensure_domain, because a tenant inserting as itself (the API) may not write domains directly. It runs
   // as its own statement so the jobs_insert policy's check, which reads domains, sees a domain it just made.
   const [domain] = await sql<{ id: number }[]>`
@@ -91,14 +91,14 @@ export async function insertJob(sql: Sql, job: NewJob): Promise<JobRow> {
   return row!;
 }
 
-export async function startJob(sql: Sql, jobId: string): Promise<JobRow> {
+export async function startJob(sql: Queryable, jobId: string): Promise<JobRow> {
   const [row] = await sql<JobRow[]>`select * from start_job(${jobId}::uuid)`.catch((err) =>
     mapQueueError(err, jobId),
   );
   return row!;
 }
 
-export async function cancelJob(sql: Sql, jobId: string): Promise<JobRow> {
+export async function cancelJob(sql: Queryable, jobId: string): Promise<JobRow> {
   const [row] = await sql<JobRow[]>`select * from cancel_job(${jobId}::uuid)`.catch((err) =>
     mapQueueError(err, jobId),
   );
@@ -109,19 +109,19 @@ export async function cancelJob(sql: Sql, jobId: string): Promise<JobRow> {
  * Skips what a stopped job still has pending or retrying, in bounded batches, now rather than on maintenance's
  * next passes (`bbb crawl` reports right after cancelling). Running tasks are left to finish. Returns the job.
  */
-export async function skipRemainingTasks(sql: Sql, jobId: string): Promise<JobRow | undefined> {
+export async function skipRemainingTasks(sql: Queryable, jobId: string): Promise<JobRow | undefined> {
   for (;;) {
     const [row] = await sql<{ n: number }[]>`select skip_stopped_tasks(array[${jobId}::uuid], 10000) as n`;
     if ((row?.n ?? 0) === 0) return getJob(sql, jobId);
   }
 }
 
-export async function getJob(sql: Sql, jobId: string): Promise<JobRow | undefined> {
+export async function getJob(sql: Queryable, jobId: string): Promise<JobRow | undefined> {
   const [row] = await sql<JobRow[]>`select * from jobs where id = ${jobId}::uuid`;
   return row;
 }
 
-export async function createOrganisation(sql: Sql, name: string, planId = 'free'): Promise<string> {
+export async function createOrganisation(sql: Queryable, name: string, planId = 'free'): Promise<string> {
   const [row] = await sql<{ id: string }[]>`
     insert into organisations (name, plan_id) values (${name}, ${planId}) returning id`;
   return row!.id;

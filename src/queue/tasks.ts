@@ -1,6 +1,6 @@
 // Typed wrappers for the queue functions in supabase/migrations. Each is one round trip; the logic (dedupe,
 // limits, leases, retries, counters) lives in SQL so every worker process shares it.
-import type { Sql } from '../db/client.ts';
+import type { Queryable } from '../db/client.ts';
 import { mapQueueError } from './errors.ts';
 
 export type TaskSource = 'root' | 'sitemap' | 'link';
@@ -61,7 +61,7 @@ export interface TaskFailure
 }
 
 export async function enqueueUrls(
-  sql: Sql,
+  sql: Queryable,
   jobId: string,
   urls: string[],
   options: { source?: TaskSource; foundOn?: string | null; priorities?: number[]; depth?: number } = {},
@@ -96,7 +96,7 @@ export interface WrittenResults {
 
 /** A worker's whole result batch in one call and one transaction: links first, then completions and failures. */
 export async function writeTaskResults(
-  sql: Sql,
+  sql: Queryable,
   links: Array<LinkToEnqueue & { jobId: string }>,
   results: TaskResult[],
   failures: TaskFailure[],
@@ -115,7 +115,7 @@ export async function writeTaskResults(
 }
 
 export async function claimTasks(
-  sql: Sql,
+  sql: Queryable,
   workerId: string,
   limit: number,
   leaseSeconds = 30,
@@ -129,28 +129,47 @@ export async function claimTasks(
 }
 
 /** Returns the ids applied; a task missing from it was no longer held by this attempt. */
-export async function completeTasks(sql: Sql, results: TaskResult[]): Promise<number[]> {
+export async function completeTasks(sql: Queryable, results: TaskResult[]): Promise<number[]> {
   if (results.length === 0) return [];
   const rows = await sql<{ id: number }[]>`select id from complete_tasks(${sql.json(results as never)})`;
   return rows.map((r) => r.id);
 }
 
 export async function failTasks(
-  sql: Sql,
+  sql: Queryable,
   failures: TaskFailure[],
 ): Promise<Array<{ id: number; status: TaskStatus; run_after: Date }>> {
   if (failures.length === 0) return [];
   return sql`select id, status, run_after from fail_tasks(${sql.json(failures as never)})`;
 }
 
+/**
+ * Releases the tasks running under `workerId` that it does not hold (`known`): a claim that committed but whose
+ * answer was lost with the connection. Returns the ids released.
+ */
+export async function releaseOrphanedTasks(
+  sql: Queryable,
+  workerId: string,
+  known: number[],
+): Promise<number[]> {
+  const rows = await sql<
+    { id: number }[]
+  >`select id from release_orphaned_tasks(${workerId}, ${known}::bigint[])`;
+  return rows.map((r) => r.id);
+}
+
 /** Expired leases: retried after a backoff, failed (lease_expired) when no attempt is left, skipped when the job stopped. */
-export async function recoverExpiredLeases(sql: Sql): Promise<{ recovered: number; failed: number }> {
+export async function recoverExpiredLeases(sql: Queryable): Promise<{ recovered: number; failed: number }> {
   const [row] = await sql<{ recovered: number; failed: number }[]>`select * from recover_expired_leases()`;
   return row ?? { recovered: 0, failed: 0 };
 }
 
 /** Heartbeat: renews the leases of these runs. Returns the ids renewed; a missing one is no longer this run's. */
-export async function extendLeases(sql: Sql, runs: TaskAttempt[], leaseSeconds = 30): Promise<number[]> {
+export async function extendLeases(
+  sql: Queryable,
+  runs: TaskAttempt[],
+  leaseSeconds = 30,
+): Promise<number[]> {
   if (runs.length === 0) return [];
   const rows = await sql<{ id: number }[]>`
     select id from extend_leases(${runs.map((r) => r.id)}::bigint[], ${runs.map((r) => r.attempts)}::int[],
@@ -159,7 +178,7 @@ export async function extendLeases(sql: Sql, runs: TaskAttempt[], leaseSeconds =
 }
 
 /** Hands runs back unrun (shutdown): pending again without using up an attempt, or skipped if the job stopped. */
-export async function releaseTasks(sql: Sql, runs: TaskAttempt[]): Promise<number[]> {
+export async function releaseTasks(sql: Queryable, runs: TaskAttempt[]): Promise<number[]> {
   if (runs.length === 0) return [];
   const rows = await sql<{ id: number }[]>`
     select id from release_tasks(${runs.map((r) => r.id)}::bigint[], ${runs.map((r) => r.attempts)}::int[])`;

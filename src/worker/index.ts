@@ -22,7 +22,7 @@ export { isConnectionError } from './db-retry.ts';
 export type { Maintenance, MaintenanceEvent, MaintenanceOptions } from './maintenance.ts';
 export { startMaintenance } from './maintenance.ts';
 export { PgHostStateStore } from './pg-host-store.ts';
-export type { WorkerPool, WorkerPoolOptions } from './pool.ts';
+export type { WorkerPool, WorkerPoolOptions, WorkerReadiness } from './pool.ts';
 export { startWorkerPool } from './pool.ts';
 export type { WorkerEvent, WorkerStats } from './types.ts';
 

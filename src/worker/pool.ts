@@ -9,10 +9,10 @@ import { hostname } from 'node:os';
 import { type CrawlOptions, createRobotsCache } from '../crawler/crawl-context.ts';
 import { crawlPage } from '../crawler/crawl-page.ts';
 import { Politeness } from '../crawler/politeness.ts';
-import type { Sql } from '../db/client.ts';
+import { poolHealth, type Sql } from '../db/client.ts';
 import { claimDiscovery } from '../queue/discovery.ts';
 import type { JobRow } from '../queue/jobs.ts';
-import { type ClaimedTask, claimTasks, releaseTasks } from '../queue/tasks.ts';
+import { type ClaimedTask, claimTasks, releaseOrphanedTasks, releaseTasks } from '../queue/tasks.ts';
 import { BatchWriter } from './batch-writer.ts';
 import { backoffMs, isConnectionError, pause, withDbRetry, withDeadline } from './db-retry.ts';
 import {
@@ -53,9 +53,19 @@ export interface WorkerPoolOptions {
   onEvent?: (event: WorkerEvent) => void;
 }
 
+/** Whether the pool can reach its database: false from the first failed call until one is answered again. */
+export interface WorkerReadiness {
+  ready: boolean;
+  /** Epoch ms of the pool's last answered query (null before the first). */
+  lastDbOkAt: number | null;
+  /** How long it has been unable to reach the database (0 when ready). */
+  unreadyForMs: number;
+}
+
 export interface WorkerPool {
   readonly workerId: string;
   readonly stats: Readonly<WorkerStats>;
+  readiness(): WorkerReadiness;
   /** Tasks being crawled right now. */
   readonly inFlight: number;
   /**
@@ -166,6 +176,19 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
     discoveries.add(done);
   }
 
+  // After a claim failed for want of a connection, its commit may still have happened: the tasks it took run
+  // under this worker's id unknown to it. Hand them back before claiming again.
+  let claimMayHaveCommitted = false;
+  async function releaseOrphans(): Promise<void> {
+    const known = [...tasks.keys(), ...writer.pendingRuns().map((r) => r.id), ...unrun.keys()];
+    const released = await withDeadline(releaseOrphanedTasks(sql, workerId, known));
+    claimMayHaveCommitted = false;
+    if (released.length > 0) {
+      stats.released += released.length;
+      emit({ type: 'released', taskIds: released });
+    }
+  }
+
   async function loop(): Promise<void> {
     let failures = 0;
     while (!stopping.signal.aborted) {
@@ -173,6 +196,7 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
       const free = concurrency - busy();
       if (free > 0 && writer.size < batchSize * BacklogBatchesMax) {
         try {
+          if (claimMayHaveCommitted) await releaseOrphans();
           const want = Math.min(free, batchSize);
           const claimed = await withDeadline(claimTasks(sql, workerId, want, leaseSeconds, options.jobIds));
           stats.claimed += claimed.length;
@@ -186,6 +210,7 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
           }
           failures = 0;
         } catch (error) {
+          if (isConnectionError(error)) claimMayHaveCommitted = true;
           const retryInMs = backoffMs(failures++);
           emit({ type: 'db_error', during: 'claim', error, retryInMs });
           await pause(retryInMs, stopping.signal);
@@ -238,9 +263,19 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
     await wake.close();
   }
 
+  const startedAt = Date.now();
   return {
     workerId,
     stats,
+    readiness() {
+      const health = poolHealth(sql);
+      const ready = health.consecutiveFailures === 0;
+      return {
+        ready,
+        lastDbOkAt: health.lastOkAt,
+        unreadyForMs: ready ? 0 : Date.now() - (health.lastOkAt ?? startedAt),
+      };
+    },
     get inFlight() {
       return tasks.size;
     },

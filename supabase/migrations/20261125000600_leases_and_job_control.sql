@@ -95,6 +95,28 @@ begin
 end
 $$;
 
+-- A claim that committed but whose answer the worker never got (the connection died on the way back) leaves
+-- tasks running under the worker's id that the worker does not know of. Released as above, instead of waiting
+-- for their leases to expire and costing an attempt. p_known: the runs the worker does hold.
+create function public.release_orphaned_tasks(p_worker_id text, p_known bigint[])
+returns table (id bigint)
+language plpgsql as $$
+#variable_conflict use_column
+declare
+  v_ids bigint[];
+  v_attempts integer[];
+begin
+  -- Each orphan's run read in one statement, so the release is fenced to that run and no later one.
+  select coalesce(array_agg(t.id), '{}'), coalesce(array_agg(t.attempts::integer), '{}') into v_ids, v_attempts
+  from public.tasks t
+  where t.status = 'running' and t.locked_by = p_worker_id and not (t.id = any (coalesce(p_known, '{}')));
+  if cardinality(v_ids) = 0 then
+    return;
+  end if;
+  return query select r.id from public.release_tasks(v_ids, v_attempts) r;
+end
+$$;
+
 create function public.start_job(p_job_id uuid)
 returns public.jobs
 language plpgsql as $$
@@ -168,6 +190,7 @@ revoke execute on function public.stopped_task_status(text) from public, anon, a
 revoke execute on function public.recover_expired_leases() from public, anon, authenticated;
 revoke execute on function public.extend_leases(bigint[], integer[], interval) from public, anon, authenticated;
 revoke execute on function public.release_tasks(bigint[], integer[]) from public, anon, authenticated;
+revoke execute on function public.release_orphaned_tasks(text, bigint[]) from public, anon, authenticated;
 revoke execute on function public.start_job(uuid) from public, anon, authenticated;
 revoke execute on function public.skip_stopped_tasks(uuid[], integer) from public, anon, authenticated;
 revoke execute on function public.inline_skip_limit() from public, anon, authenticated;
@@ -176,6 +199,7 @@ grant execute on function public.stopped_task_status(text) to service_role;
 grant execute on function public.recover_expired_leases() to service_role;
 grant execute on function public.extend_leases(bigint[], integer[], interval) to service_role;
 grant execute on function public.release_tasks(bigint[], integer[]) to service_role;
+grant execute on function public.release_orphaned_tasks(text, bigint[]) to service_role;
 grant execute on function public.start_job(uuid) to service_role;
 grant execute on function public.skip_stopped_tasks(uuid[], integer) to service_role;
 grant execute on function public.inline_skip_limit() to service_role;

@@ -2,7 +2,7 @@
 // waits to retry, and the counters of a claim or result batch update their job row in place.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Sql } from '../../src/db/client.ts';
+import type { Queryable } from '../../src/db/client.ts';
 import { createOrganisation } from '../../src/queue/jobs.ts';
 import { claimTasks, completeTasks, enqueueUrls, extendLeases, failTasks } from '../../src/queue/tasks.ts';
 import { testDatabase } from '../support/db.ts';
@@ -16,11 +16,11 @@ interface Writes {
 }
 
 /** Runs `fn` in a transaction on a fresh connection and returns its own table statistics (see prune.test.ts). */
-async function measured(fn: (tx: Sql) => Promise<unknown>): Promise<Writes> {
+async function measured(fn: (tx: Queryable) => Promise<unknown>): Promise<Writes> {
   const fresh = db.connect(1);
   try {
     return (await fresh.begin(async (tx) => {
-      await fn(tx as unknown as Sql);
+      await fn(tx);
       const rows = await tx<{ relname: string; upd: number; hot: number; read: number }[]>`
         select relname, n_tup_upd::int as upd, n_tup_hot_upd::int as hot,
           (coalesce(idx_tup_fetch, 0) + seq_tup_read)::int as read

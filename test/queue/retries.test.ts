@@ -10,6 +10,7 @@ import {
   extendLeases,
   failTasks,
   recoverExpiredLeases,
+  releaseOrphanedTasks,
   releaseTasks,
 } from '../../src/queue/tasks.ts';
 import { testDatabase } from '../support/db.ts';
@@ -223,5 +224,29 @@ describe('fencing and caps', () => {
       const mean = Math.min(300, Math.exp(Math.min(n, 10)));
       assert.ok(secs >= mean * 0.75 - 0.001 && secs <= mean * 1.25 + 0.001, `retry ${n}: ${secs} s`);
     }
+  });
+});
+
+describe('orphaned runs', () => {
+  test('a claim whose answer was lost is handed back, the runs the worker holds are not', async () => {
+    const job = await makeJob(db.sql, { host: 'orphans.example', concurrency: 10 });
+    await enqueueUrls(db.sql, job, [
+      'https://orphans.example/a',
+      'https://orphans.example/b',
+      'https://orphans.example/c',
+    ]);
+    const [held, ...lost] = await claimTasks(db.sql, 'lossy', 3, 30, [job]);
+    const other = await makeJob(db.sql, { host: 'orphans-other.example' });
+    await enqueueUrls(db.sql, other, ['https://orphans-other.example/']);
+    const [someoneElses] = await claimTasks(db.sql, 'neighbour', 1, 30, [other]);
+    const released = await releaseOrphanedTasks(db.sql, 'lossy', [held!.id]);
+    assert.deepEqual(released.sort(), lost.map((t) => t.id).sort());
+    const rows = await db.sql<{ id: number; status: string; spare: number }[]>`
+      select id, status, max_attempts - attempts as spare from tasks
+      where id in ${db.sql([held!.id, someoneElses!.id, ...lost.map((t) => t.id)])} order by id`;
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    assert.equal(byId.get(held!.id)?.status, 'running');
+    assert.equal(byId.get(someoneElses!.id)?.status, 'running', "another worker's run is not touched");
+    for (const t of lost) assert.deepEqual({ ...byId.get(t.id) }, { id: t.id, status: 'pending', spare: 3 });
   });
 });

@@ -1,4 +1,5 @@
-// Liveness (the process answers) and readiness (the database answers within a deadline).
+// Liveness (the process answers) and readiness (the database answers within a deadline, and this process's
+// workers, if it runs any, can reach it), so an orchestrator takes a server that lost its database out of rotation.
 import { createRoute, z } from '@hono/zod-openapi';
 import { type AppDeps, router } from '../context.ts';
 import { errorJson, json } from '../openapi.ts';
@@ -20,7 +21,7 @@ const ready = createRoute({
   tags: ['health'],
   responses: {
     200: json(z.object({ status: z.literal('ready') }), 'The database answers'),
-    503: errorJson('The database does not answer (not_ready)'),
+    503: errorJson("The database does not answer, or this process's workers cannot reach it (not_ready)"),
   },
 });
 
@@ -34,12 +35,17 @@ export function healthRoutes(deps: AppDeps) {
     });
     try {
       await Promise.race([deps.sql`select 1`, deadline]);
-      return c.json({ status: 'ready' as const }, 200);
     } catch {
       return c.json({ error: { code: 'not_ready', message: 'the database is not answering' } }, 503);
     } finally {
       clearTimeout(timer);
     }
+    const workers = deps.workers?.readiness();
+    if (workers && !workers.ready) {
+      const message = `the workers have not reached the database for ${Math.round(workers.unreadyForMs / 1000)} s`;
+      return c.json({ error: { code: 'not_ready', message } }, 503);
+    }
+    return c.json({ status: 'ready' as const }, 200);
   });
   return r;
 }
