@@ -44,7 +44,7 @@ create table public.pages (
   domain_id bigint not null references public.domains (id) on delete cascade,
   -- Path plus query string, as normalised by the crawler.
   path text not null check (left(path, 1) = '/'),
-  last_seen_at timestamptz not null default now(),
+  created_at timestamptz not null default now(),
   unique (domain_id, path)
 );
 

@@ -31,6 +31,18 @@ language plpgsql as $$
 -- The output columns share names with table columns; inside queries, names mean columns.
 #variable_conflict use_column
 declare
+  v_live uuid[];
+  v_refused bigint[];
+  v_reasons text[];
+  -- The URLs to insert, one array per column, in insert order.
+  k_job uuid[];
+  k_url text[];
+  k_found text[];
+  k_priority integer[];
+  k_depth integer[];
+  k_domain bigint[];
+  k_path text[];
+  k_attempts smallint[];
   v_jobs uuid[];
   v_ids bigint[];
   v_urls text[];
@@ -45,51 +57,67 @@ begin
   end if;
 
   -- Holding the jobs serialises enqueues into each of them, which is what makes the max_pages check exact.
-  perform public.lock_jobs(array(select distinct unnest(p_job_ids)));
+  -- (Locked first, into a variable: called inside the query below it would run once per jobs row.)
+  v_live := public.lock_jobs(array(select distinct unnest(p_job_ids)));
+  v_live := array(select j.id from public.jobs j where j.id = any (v_live) and j.status in ('pending', 'running'));
 
+  -- Each URL is checked once; the refused ones are reported at the end.
+  select coalesce(array_agg(u.ord), '{}'), coalesce(array_agg(u.reason), '{}') into v_refused, v_reasons
+  from (
+    select x.ord, public.url_rejection(x.url) as reason
+    from unnest(p_urls) with ordinality as x(url, ord)
+  ) u
+  where u.reason is not null;
+
+  -- What to insert is worked out first, into arrays: planned as one statement with the inserts, the joins
+  -- between CTEs estimated at one row each became nested loops, quadratic in the batch.
   with input as (
     select u.job_id, u.url, u.ord, coalesce(u.priority, 0) as priority, u.found_on, coalesce(u.depth, 0) as depth
     from unnest(p_job_ids, p_urls, p_found_on, p_priorities, p_depths)
       with ordinality as u(job_id, url, found_on, priority, depth, ord)
-    where u.ord <= cardinality(p_urls)
-  ),
-  live as (
-    select j.id, j.domain_id, j.max_attempts, greatest(j.max_pages - j.total_tasks, 0) as room
-    from public.jobs j
-    where j.id in (select i.job_id from input i) and j.status in ('pending', 'running')
+    where u.ord <= cardinality(p_urls) and u.job_id = any (v_live) and not (u.ord = any (v_refused))
   ),
   valid as (
-    select distinct on (i.job_id, i.url) i.job_id, i.url, i.ord, i.priority, i.found_on, i.depth,
+    select distinct on (i.job_id, i.url) i.*,
       coalesce(substring(i.url from '^https?://[^/?#]+(/[^#]*)?$'), '/') as path
     from input i
-    where public.url_rejection(i.url) is null and i.job_id in (select l.id from live l)
     order by i.job_id, i.url, i.ord
   ),
   fresh as (
-    select v.*, l.domain_id, l.max_attempts, l.room,
+    select v.*, j.domain_id, j.max_attempts, greatest(j.max_pages - j.total_tasks, 0) as room,
       row_number() over (partition by v.job_id order by v.ord) as nth
-    from valid v join live l on l.id = v.job_id
+    from valid v join public.jobs j on j.id = v.job_id
     where not exists (select 1 from public.tasks t where t.job_id = v.job_id and t.url = v.url)
-  ),
-  kept as (select f.* from fresh f where f.nth <= f.room),
-  -- Pages are shared across jobs and organisations: one statement takes their row locks in one global order.
-  page_rows as (
-    insert into public.pages (domain_id, path)
-    select distinct k.domain_id, k.path from kept k order by 1, 2
-    on conflict (domain_id, path) do update set last_seen_at = now()
-    returning id, domain_id, path
-  ),
-  inserted as (
-    insert into public.tasks (job_id, page_id, url, source, found_on, priority, depth, max_attempts)
-    select k.job_id, p.id, k.url, p_source, k.found_on, k.priority, k.depth, k.max_attempts
-    from kept k join page_rows p on p.domain_id = k.domain_id and p.path = k.path
-    order by k.job_id, k.ord
-    on conflict (job_id, url) do nothing
-    returning tasks.job_id, tasks.id, tasks.url
   )
-  select coalesce(array_agg(i.job_id), '{}'), coalesce(array_agg(i.id), '{}'), coalesce(array_agg(i.url), '{}')
-  into v_jobs, v_ids, v_urls
-  from inserted i;
+  select array_agg(f.job_id order by f.job_id, f.ord), array_agg(f.url order by f.job_id, f.ord),
+    array_agg(f.found_on order by f.job_id, f.ord), array_agg(f.priority order by f.job_id, f.ord),
+    array_agg(f.depth order by f.job_id, f.ord), array_agg(f.domain_id order by f.job_id, f.ord),
+    array_agg(f.path order by f.job_id, f.ord), array_agg(f.max_attempts order by f.job_id, f.ord)
+  into k_job, k_url, k_found, k_priority, k_depth, k_domain, k_path, k_attempts
+  from fresh f where f.nth <= f.room;
+
+  if k_job is not null then
+    -- Pages are shared across jobs and organisations. An existing one is left alone (no row lock, no new
+    -- version); a new one inserted by a concurrent call is waited for, in one global order, so two calls
+    -- cannot wait on each other.
+    insert into public.pages (domain_id, path)
+    select distinct k.domain_id, k.path from unnest(k_domain, k_path) as k(domain_id, path) order by 1, 2
+    on conflict (domain_id, path) do nothing;
+
+    with inserted as (
+      insert into public.tasks (job_id, page_id, url, source, found_on, priority, depth, max_attempts)
+      select k.job_id, p.id, k.url, p_source, k.found_on, k.priority, k.depth, k.max_attempts
+      from unnest(k_job, k_url, k_found, k_priority, k_depth, k_domain, k_path, k_attempts)
+        with ordinality as k(job_id, url, found_on, priority, depth, domain_id, path, max_attempts, n)
+      join public.pages p on p.domain_id = k.domain_id and p.path = k.path
+      order by k.n
+      on conflict (job_id, url) do nothing
+      returning tasks.job_id, tasks.id, tasks.url
+    )
+    select coalesce(array_agg(i.job_id), '{}'), coalesce(array_agg(i.id), '{}'), coalesce(array_agg(i.url), '{}')
+    into v_jobs, v_ids, v_urls
+    from inserted i;
+  end if;
 
   if cardinality(v_ids) > 0 then
     -- One wake-up per call, not per row: NOTIFY takes a global lock at commit. The payload names the jobs.
@@ -100,10 +128,11 @@ begin
     select i.job_id, i.id, i.url, 'inserted'::text, null::text from unnest(v_jobs, v_ids, v_urls) as i(job_id, id, url)
     union all
     select u.job_id, null::bigint, u.url, 'rejected'::text,
-      coalesce(public.url_rejection(u.url), case when j.id is null then 'unknown job' else format('job is %s', j.status) end)
-    from unnest(p_job_ids, p_urls) as u(job_id, url)
+      coalesce(r.reason, case when j.id is null then 'unknown job' else format('job is %s', j.status) end)
+    from unnest(p_job_ids, p_urls) with ordinality as u(job_id, url, ord)
+    left join unnest(v_refused, v_reasons) as r(ord, reason) on r.ord = u.ord
     left join public.jobs j on j.id = u.job_id
-    where public.url_rejection(u.url) is not null or j.id is null or j.status not in ('pending', 'running');
+    where r.reason is not null or not coalesce(u.job_id = any (v_live), false);
 end
 $$;
 

@@ -195,11 +195,15 @@ declare
   v_jobs uuid[];
   v_n integer;
 begin
-  v_jobs := public.lock_jobs(array(
+  -- SKIP LOCKED, as every maintenance pass: waiting behind a writer while holding the jobs already locked
+  -- would queue the next writers behind this pass. A skipped job is promoted on the next tick.
+  v_jobs := array(
     select j.id from public.jobs j
     where j.status = 'running' and j.retrying_tasks > 0
       and exists (select 1 from public.tasks t
-                  where t.job_id = j.id and t.status = 'retrying' and t.run_after <= now())));
+                  where t.job_id = j.id and t.status = 'retrying' and t.run_after <= now())
+    order by j.id
+    for no key update skip locked);
   if cardinality(v_jobs) = 0 then
     return 0;
   end if;
