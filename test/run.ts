@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect } from '../src/db/client.ts';
 import { migrate } from '../src/db/migrate.ts';
-import { openScratchServer, withDatabase } from '../src/db/scratch-server.ts';
+import { openScratchServer, withDatabase } from './support/scratch-server.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 // What a database test imports: its own database, a private server, or `bbb` run against DATABASE_URL.

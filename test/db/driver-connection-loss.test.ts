@@ -10,7 +10,7 @@ import { connect } from '../../src/db/client.ts';
 import { isConnectionError } from '../../src/db/connection-errors.ts';
 import { type TestDatabase, testDatabase } from '../support/db.ts';
 import { startTcpProxy } from '../support/tcp-proxy.ts';
-import { waitFor } from '../worker/helpers.ts';
+import { waitFor } from '../support/wait.ts';
 
 const db: TestDatabase = await testDatabase();
 

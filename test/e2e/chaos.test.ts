@@ -16,7 +16,7 @@ import { withDbRetry } from '../../src/worker/db-retry.ts';
 import { FixtureSite } from '../support/fixture-site.ts';
 import { startPrivatePostgres } from '../support/private-postgres.ts';
 import { mulberry32 } from '../support/random.ts';
-import { waitFor } from '../worker/helpers.ts';
+import { waitFor } from '../support/wait.ts';
 import { runBbb } from './bbb-process.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -9,7 +9,7 @@ import { connect } from '../../src/db/client.ts';
 import { startWorkerPool } from '../../src/worker/index.ts';
 import { TEST_JWT_SECRET } from '../support/api.ts';
 import { startPrivatePostgres } from '../support/private-postgres.ts';
-import { waitFor } from '../worker/helpers.ts';
+import { waitFor } from '../support/wait.ts';
 import { runBbb } from './bbb-process.ts';
 
 test('a pool that loses its database is not ready, /health/ready answers 503, and both recover', async () => {

@@ -4,7 +4,6 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { connect, type Sql } from '../../src/db/client.ts';
 import { startEmbeddedPostgres } from '../../src/db/embedded.ts';
@@ -15,6 +14,7 @@ import { createOrganisation, getJob } from '../../src/queue/jobs.ts';
 import { testDatabase } from '../support/db.ts';
 import { FixtureSite } from '../support/fixture-site.ts';
 import { tempDir } from '../support/tmp.ts';
+import { waitFor } from '../support/wait.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const PAGES = 60;
@@ -70,21 +70,21 @@ async function stopWorker(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-/** Polls the job row until `done` holds, failing after `ms`: waiting on a condition, with a deadline. */
-async function waitFor(
+/** Waits, with the shared waitFor, until the job row satisfies `done`. */
+function jobWhen(
   sql: Sql,
   jobId: string,
   done: (job: NonNullable<Awaited<ReturnType<typeof getJob>>>) => boolean,
-  ms = 40_000,
+  timeoutMs = 40_000,
 ) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const job = await getJob(sql, jobId).catch(() => undefined);
-    if (job && done(job)) return job;
-    if (Date.now() > deadline)
-      throw new Error(`job ${jobId} not there after ${ms} ms: ${JSON.stringify(job)}`);
-    await delay(100);
-  }
+  return waitFor(
+    `job ${jobId}`,
+    async () => {
+      const job = await getJob(sql, jobId).catch(() => undefined);
+      return job && done(job) ? job : undefined;
+    },
+    { timeoutMs, intervalMs: 100 },
+  );
 }
 
 async function expectAllPagesOnce(sql: Sql, jobId: string, site: FixtureSite): Promise<void> {
@@ -116,7 +116,7 @@ describe('worker processes', () => {
       concurrency: 8,
     });
     const workers = [spawnWorker(db.url, 'a'), spawnWorker(db.url, 'b')];
-    await waitFor(db.sql, job.id, (j) => j.status === 'completed');
+    await jobWhen(db.sql, job.id, (j) => j.status === 'completed');
     await Promise.all(workers.map(stopWorker));
     await expectAllPagesOnce(db.sql, job.id, site);
     const tasks = await db.sql<{ url: string; warm_attempts: number | null }[]>`
@@ -147,16 +147,16 @@ describe('worker processes', () => {
     const victim = spawnWorker(db.url, 'victim', { LEASE_SECONDS: '2' });
     const survivor = spawnWorker(db.url, 'survivor', { LEASE_SECONDS: '2' });
     // Kill it while it holds running tasks, so their leases must be recovered.
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const [held] =
-        await db.sql`select count(*)::int as n from tasks where locked_by = 'victim' and status = 'running'`;
-      if ((held?.n as number) > 0) break;
-      if (Date.now() > deadline) throw new Error('the victim never held a task');
-      await delay(20);
-    }
+    await waitFor(
+      'the victim to hold a task',
+      async () =>
+        ((
+          await db.sql`select count(*)::int as n from tasks where locked_by = 'victim' and status = 'running'`
+        )[0]?.n as number) > 0,
+      { timeoutMs: 30_000 },
+    );
     victim.kill('SIGKILL');
-    await waitFor(db.sql, job.id, (j) => j.status === 'completed');
+    await jobWhen(db.sql, job.id, (j) => j.status === 'completed');
     await stopWorker(survivor);
     await expectAllPagesOnce(db.sql, job.id, site);
     const [retried] =
@@ -180,11 +180,11 @@ describe('worker processes', () => {
       concurrency: 6,
     });
     const worker = spawnWorker(pg.url, 'steady');
-    await waitFor(sql, job.id, (j) => j.completed_tasks >= 10);
+    await jobWhen(sql, job.id, (j) => j.completed_tasks >= 10);
     await pg.stop();
     pg = await startEmbeddedPostgres({ dataDir: dir, port, fsync: false });
     after(() => pg.stop());
-    const done = await waitFor(sql, job.id, (j) => j.status === 'completed', 60_000);
+    const done = await jobWhen(sql, job.id, (j) => j.status === 'completed', 60_000);
     await stopWorker(worker);
     assert.equal(done.completed_tasks, PAGES + 1);
     await expectAllPagesOnce(sql, job.id, site);

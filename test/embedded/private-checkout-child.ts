@@ -5,7 +5,7 @@ import { realpathSync } from 'node:fs';
 import postgres from 'postgres';
 import { startEmbeddedPostgres } from '../../src/db/embedded.ts';
 import { freePort } from '../../src/db/port.ts';
-import { openScratchServer } from '../../src/db/scratch-server.ts';
+import { openScratchServer } from '../support/scratch-server.ts';
 
 const dataDir = process.argv[2]!;
 // Not the preferred port, which concurrent test files contend for when the suite's server could not take it.

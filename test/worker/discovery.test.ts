@@ -9,7 +9,8 @@ import { startWorkerPool } from '../../src/worker/index.ts';
 import { testDatabase } from '../support/db.ts';
 import { SITE_HOST } from '../support/fixture-routes.ts';
 import { type FixtureSite, startFixtureSite } from '../support/fixture-site.ts';
-import { testCrawlOptions, waitFor } from './helpers.ts';
+import { waitFor } from '../support/wait.ts';
+import { testCrawlOptions } from './helpers.ts';
 
 const db = await testDatabase();
 let site: FixtureSite;

@@ -6,7 +6,7 @@ import { claimTasks, enqueueUrls } from '../../src/queue/tasks.ts';
 import { startMaintenance } from '../../src/worker/index.ts';
 import { testDatabase } from '../support/db.ts';
 import { makeJob } from '../support/jobs.ts';
-import { waitFor } from './helpers.ts';
+import { waitFor } from '../support/wait.ts';
 
 test('exactly one leader; the other takes over when it stops', async () => {
   const db = await testDatabase();

@@ -14,7 +14,8 @@ import { startWorkerPool } from '../../src/worker/index.ts';
 import { testDatabase } from '../support/db.ts';
 import { SITE_HOST } from '../support/fixture-routes.ts';
 import { type FixtureSite, startFixtureSite } from '../support/fixture-site.ts';
-import { testCrawlOptions, waitFor } from './helpers.ts';
+import { waitFor } from '../support/wait.ts';
+import { testCrawlOptions } from './helpers.ts';
 
 // Rounds of the crawl: the home page links to every page of round 0, each page of round r to every page of
 // round r + 1. Pages of round r > 0 are held unanswered until the test has killed the pool's connections.

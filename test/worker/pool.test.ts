@@ -10,7 +10,8 @@ import { startWorkerPool } from '../../src/worker/index.ts';
 import { testDatabase } from '../support/db.ts';
 import { EXTERNAL_HOST, SITE_HOST } from '../support/fixture-routes.ts';
 import { type FixtureSite, startFixtureSite } from '../support/fixture-site.ts';
-import { testCrawlOptions, waitFor } from './helpers.ts';
+import { waitFor } from '../support/wait.ts';
+import { testCrawlOptions } from './helpers.ts';
 
 let site: FixtureSite;
 let origin: string;

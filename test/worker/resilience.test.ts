@@ -9,7 +9,8 @@ import { startWorkerPool } from '../../src/worker/index.ts';
 import { testDatabase } from '../support/db.ts';
 import { SITE_HOST } from '../support/fixture-routes.ts';
 import { type FixtureSite, startFixtureSite } from '../support/fixture-site.ts';
-import { testCrawlOptions, waitFor, workerSql } from './helpers.ts';
+import { waitFor } from '../support/wait.ts';
+import { testCrawlOptions } from './helpers.ts';
 
 let site: FixtureSite;
 let origin: string;
@@ -46,7 +47,7 @@ test('a graceful stop releases in-flight tasks without counting the attempt', as
   const db = await testDatabase();
   const jobId = await siteJob(db, ['/stall/1', '/stall/2', '/stall/3']);
   const pool = startWorkerPool({
-    sql: workerSql(db.url),
+    sql: db.connect(4),
     concurrency: 8,
     crawl: testCrawlOptions({ respectRobots: false, headersTimeoutMs: 30_000, totalTimeoutMs: 30_000 }),
   });

@@ -3,7 +3,7 @@
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from './port.ts';
+import { freePort } from '../../src/db/port.ts';
 
 export interface ScratchServer {
   /** URL of the server's maintenance database; create your own databases from it. */
@@ -18,7 +18,7 @@ export async function openScratchServer(
 ): Promise<ScratchServer> {
   const fromEnv = process.env.DATABASE_URL;
   if (fromEnv) return { adminUrl: fromEnv, label: 'DATABASE_URL', close: async () => {} };
-  const { startEmbeddedPostgres } = await import('./embedded.ts');
+  const { startEmbeddedPostgres } = await import('../../src/db/embedded.ts');
   const dir = mkdtempSync(path.join(os.tmpdir(), options.prefix ?? 'bbb-scratch-'));
   // As root the server runs as the OS user postgres. Letting it enter this directory of ours keeps the throwaway
   // cluster here, where a reboot clears what a killed run leaves, rather than among the shared clusters.
