@@ -7,24 +7,25 @@ import { createOpenUrl } from './fetch-stream.ts';
 import { compileFilters, type FilterSpec, type UrlFilter } from './filters.ts';
 import { Politeness, type PolitenessOptions } from './politeness.ts';
 import { type OpenUrl, RobotsCache, type RobotsCacheOptions } from './robots.ts';
-import type { Resolver } from './ssrf.ts';
 import type { FetchOptions } from './types.ts';
 import { isSameSite, normaliseUrl, tryNormaliseUrl } from './url.ts';
 
-export interface CrawlOptions {
-  /** Default DEFAULT_USER_AGENT; its product token (text before "/") is what robots.txt groups match. */
-  userAgent?: string;
-  /** Needed to crawl loopback/private hosts (the CLI against a local site); never for the public server. */
-  allowPrivateNetworks?: boolean;
-  allowAddresses?: string[];
-  resolver?: Resolver;
-  connectTimeoutMs?: number;
-  headersTimeoutMs?: number;
-  bodyTimeoutMs?: number;
-  totalTimeoutMs?: number;
-  /** Decompressed cap for a page body; past it the page fails with too_large. */
-  maxBodyBytes?: number;
-  maxRedirects?: number;
+/** The fetch settings a crawl passes to every request it makes (see FetchOptions), and the crawl's own. */
+export type CrawlFetchSettings = Pick<
+  FetchOptions,
+  | 'userAgent'
+  | 'allowPrivateNetworks'
+  | 'allowAddresses'
+  | 'resolver'
+  | 'connectTimeoutMs'
+  | 'headersTimeoutMs'
+  | 'bodyTimeoutMs'
+  | 'totalTimeoutMs'
+  | 'maxBodyBytes'
+  | 'maxRedirects'
+>;
+
+export interface CrawlOptions extends CrawlFetchSettings {
   /** Parse HTML pages for links. Default true. */
   discoverLinks?: boolean;
   /** Also report images, scripts, stylesheets and other assets. Default false. */
