@@ -14,9 +14,9 @@ import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { connect, type Sql } from '../src/db/client.ts';
 import { migrate } from '../src/db/migrate.ts';
-import { openScratchServer, withDatabase } from '../test/support/scratch-server.ts';
 import { createJob } from '../src/jobs/job-service.ts';
 import { createOrganisation, getJob } from '../src/queue/jobs.ts';
+import { openScratchServer, withDatabase } from '../test/support/scratch-server.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const PAGES = Number(process.env.BENCH_PAGES ?? 10_000);
