@@ -14,18 +14,20 @@ function wholeNumber(label: string, { min, max }: { min: number; max: number }, 
     .max(max, tooBig);
 }
 
-function patterns(label: string, which: 'include' | 'exclude', item: z.ZodType<string>) {
-  const { max } = JobOptionLimits.patterns;
+// What each pattern means is checked where it is compiled (the job service, with src/crawler/filters.ts); the
+// bounds are checked here so the API refuses an oversized list before anything is compiled.
+function patterns(label: string, which: 'include' | 'exclude') {
+  const { max, maxLength } = JobOptionLimits.patterns;
+  const item = z
+    .string('each pattern is a string')
+    .max(maxLength, `each ${which} pattern is at most ${maxLength} characters`);
   return z
     .array(item, `${label} must be a list of URL patterns`)
     .max(max, `at most ${max} ${which} patterns`);
 }
 
-/** `label` names each field as the caller spells it; `pattern` checks each include/exclude pattern. */
-export function jobOptionFields(
-  label: (field: Field) => string,
-  pattern: z.ZodType<string> = z.string('each pattern is a string'),
-) {
+/** `label` names each field as the caller spells it. */
+export function jobOptionFields(label: (field: Field) => string) {
   const { maxPages, concurrency, maxAttempts } = JobOptionLimits;
   return {
     maxPages: wholeNumber(
@@ -40,8 +42,8 @@ export function jobOptionFields(
     ),
     useSitemap: z.boolean(`${label('useSitemap')} must be true or false`),
     findLinks: z.boolean(`${label('findLinks')} must be true or false`),
-    include: patterns(label('include'), 'include', pattern),
-    exclude: patterns(label('exclude'), 'exclude', pattern),
+    include: patterns(label('include'), 'include'),
+    exclude: patterns(label('exclude'), 'exclude'),
     maxAttempts: wholeNumber(
       label('maxAttempts'),
       maxAttempts,

@@ -14,8 +14,11 @@ export const JobOptionLimits = {
   maxPages: { min: 1, max: 1_000_000 },
   concurrency: { min: 1, max: 200 },
   maxAttempts: { min: 1, max: 20 },
-  /** Include or exclude patterns per job. */
-  patterns: { max: 100 },
+  /**
+   * Include or exclude patterns: how many per list, and characters per pattern (src/crawler/filters.ts refuses
+   * longer ones; matching costs grow with the pattern, see docs/url-filters.md).
+   */
+  patterns: { max: 100, maxLength: 500 },
 } as const;
 
 /** A job's max_pages when the request leaves it out: the default, or the plan's pages per job if lower. */

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
+import { compileFilters } from '../../src/crawler/filters.ts';
+import { JobOptionLimits } from '../../src/queue/job-options.ts';
 import { insertJob } from '../../src/queue/jobs.ts';
 import { apiFixture, type TestUser } from '../support/api.ts';
+import { REDOS_SHAPES } from '../support/redos.ts';
 
 const api = await apiFixture();
 const { sql } = api.db;
@@ -140,6 +143,38 @@ describe('POST /v1/jobs', () => {
       assert.match(JSON.stringify(res.body.error), message, JSON.stringify(res.body));
     }
     assert.equal(await jobCount(), before);
+  });
+
+  test('tenant URL patterns: what cannot run in linear time is 400; the ReDoS shapes are safe to match', async () => {
+    const { user } = await member();
+    const { max, maxLength } = JobOptionLimits.patterns;
+    const refused: Array<[Record<string, unknown>, RegExp]> = [
+      [{ include: ['/(?=a)b/'] }, /include\.0: .*lookahead .* cannot run in linear time/],
+      [{ exclude: ['/docs/**', '/(a)\\1/'] }, /exclude\.1: .*backreferences .* spell out the repeated text/],
+      [
+        { exclude: [`/${'a'.repeat(maxLength)}`] },
+        new RegExp(`each exclude pattern is at most ${maxLength} characters`),
+      ],
+      [
+        { include: Array.from({ length: max + 1 }, (_, i) => `/p${i}/**`) },
+        new RegExp(`at most ${max} include patterns`),
+      ],
+    ];
+    for (const [options, message] of refused) {
+      const res = await user.call('POST', '/v1/jobs', { url: 'https://redos.example/', ...options });
+      assert.equal(res.status, 400, JSON.stringify(res.body));
+      assert.equal(res.body.error.code, 'validation_failed');
+      assert.match(JSON.stringify(res.body.error), message);
+    }
+    // Accepted, and the stored patterns, compiled as a worker compiles them, answer at once on a hostile URL.
+    for (const [pattern, hostilePath, matchingPath] of REDOS_SHAPES) {
+      const res = await user.call('POST', '/v1/jobs', { url: 'https://redos.example/', include: [pattern] });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      assert.deepEqual(res.body.options.include, [pattern]);
+      const filter = compileFilters({ include: res.body.options.include });
+      assert.equal(filter.test(`https://redos.example${hostilePath}`).ok, false, pattern);
+      assert.equal(filter.test(`https://redos.example${matchingPath}`).ok, true, pattern);
+    }
   });
 
   test('the plan limits answer 402 plan_limit_reached exactly at the boundary', async () => {

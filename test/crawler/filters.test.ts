@@ -139,3 +139,204 @@ describe('compileFilters: invalid patterns', () => {
     assert.equal(validateFilterPattern('/\\(a+\\)+/'), undefined); // escaped parentheses are literal
   });
 });
+
+// Tenants write the patterns and serve the URLs they are matched against, so matching must take time linear in
+// the URL whatever the pattern (docs/url-filters.md#the-engine). Never timed here: bench/crawler.ts measures.
+describe('compileFilters: linear-time matching', () => {
+  it('never runs a backtracking RegExp while matching', () => {
+    const filter = compileFilters({
+      include: ['/blog/**', '*.pdf', '/^\\/(a|a)+$/', '/[?&]page=\\d+/'],
+      exclude: ['/**/drafts/**', '/\\.(png|gif)$/'],
+    });
+    const exec = RegExp.prototype.exec;
+    let calls = 0;
+    RegExp.prototype.exec = function (this: RegExp, text: string) {
+      calls++;
+      return exec.call(this, text);
+    };
+    let verdicts: boolean[];
+    try {
+      verdicts = [
+        '/blog/a',
+        '/d/a.pdf?x=1',
+        '/aaaa',
+        '/list?page=2',
+        '/blog/drafts/x',
+        '/i.png',
+        '/other',
+      ].map((path) => filter.test(site + path).ok);
+    } finally {
+      RegExp.prototype.exec = exec;
+    }
+    assert.deepEqual(verdicts, [true, true, true, true, false, false, false]);
+    assert.equal(calls, 0);
+  });
+
+  // The three shapes of the security finding; with a backtracking engine each of these calls runs for longer
+  // than anyone waits (2^27 steps for 27 characters of the first).
+  const hostile = 'a'.repeat(2000);
+  const shapes: Array<[pattern: string, path: string, expected: boolean]> = [
+    ['/^\\/(a|a)+$/', `/${hostile}!`, false],
+    ['/^\\/(a|a)+$/', `/${hostile}`, true],
+    ['/.*.*.*.*.*x/', `/${hostile}`, false],
+    ['/.*.*.*.*.*x/', `/${hostile}x`, true],
+    ['*a*a*a*a*a*a*b', `/${hostile}`, false],
+    ['*a*a*a*a*a*a*b', `/${hostile}b`, true],
+    ['/x/*a*a*a*a*a*a*b', `/x/${hostile}`, false],
+  ];
+  for (const [pattern, path, expected] of shapes) {
+    it(`${pattern} on a ${path.length}-character path answers ${expected}`, () => {
+      assert.equal(matches(pattern, path), expected);
+    });
+  }
+});
+
+describe('compileFilters: what the linear-time engine cannot run is refused, saying what to write', () => {
+  const cases: Array<[pattern: string, reason: RegExp]> = [
+    ['/(?=a)b/', /lookahead \(\?=…\) cannot run in linear time.*exclude/],
+    ['/^\\/(?!admin)/', /lookahead \(\?!…\) cannot run in linear time.*exclude/],
+    ['/(?<=a)b/', /lookbehind \(\?<=…\) cannot run in linear time/],
+    ['/(?<!a)b/', /lookbehind \(\?<!…\) cannot run in linear time/],
+    ['/(a)\\1/', /backreferences .* cannot run in linear time; spell out the repeated text/],
+    ['/(?<x>a)\\k<x>/', /backreferences/],
+    ['/a{1001}/', /more than 1000 steps.*use \+ or \*/],
+    ['/[0-9]{400}-[0-9]{400}-[0-9]{400}/', /more than 1000 steps/],
+    ['/\u{1F41D}/', /percent-encoded/],
+    ['/x/@(a|b)', /extglobs.*use \{a,b\}/],
+    ['/x/(a|b)', /parentheses.*\\\( and \\\)/],
+    ['!*.pdf', /leading "!".*exclude/],
+    ['/x/[!a]', /write \[\^…\]/],
+    ['/x/[[:alpha:]]', /POSIX classes/],
+    ['/x/{1..3}', /\{1,2,3,4,5\}/],
+    ['/x{a,b', /no closing "}"/],
+    ['/x\\', /lone "\\"/],
+    ['/x/[z-a]', /backwards/],
+    ['/x/{a,b}{c,d}{e,f}{g,h}{i,j}{k,l}', /more than 32 globs/],
+    [`/${'**/'.repeat(40)}x`, /more than the 1000 allowed/],
+  ];
+  for (const [pattern, reason] of cases) {
+    it(`refuses ${JSON.stringify(pattern.slice(0, 40))}`, () => {
+      assert.throws(
+        () => compileFilters({ include: [pattern] }),
+        (err: unknown) =>
+          err instanceof InvalidFilterError &&
+          err.pattern === pattern &&
+          err.message.includes(JSON.stringify(pattern)) &&
+          reason.test(err.message),
+      );
+    });
+  }
+
+  it('accepts what used to look dangerous but runs in linear time', () => {
+    for (const pattern of [
+      '/^\\/(a|a)+$/',
+      '/.*.*.*.*.*x/',
+      '/(a|ab)+c/',
+      '/[0-9a-f]{32}/',
+      '/\\d{1,100}/',
+    ]) {
+      assert.equal(validateFilterPattern(pattern), undefined, pattern);
+    }
+  });
+});
+
+describe('compileFilters: a regex means what it means in JavaScript', () => {
+  // Constructs whose RE2 spelling differs from JavaScript's; each must answer as V8's RegExp does.
+  const sources = [
+    '[^]',
+    '[]',
+    '^.$',
+    '\\s',
+    '[\\s\\d]',
+    '[^\\s]',
+    '\\S',
+    '\\w\\b',
+    '\\B',
+    'a{,3}',
+    'a{',
+    ']',
+    '\\q',
+    '\\p{L}',
+    '\\cJ',
+    '\\u0041',
+    '\\x41',
+    '[\\b]',
+    '[\\w-]',
+    '\\0',
+    'a|',
+    '(?:)',
+    '\\/',
+    'a{2,}?b',
+  ];
+  const texts = [
+    '',
+    'a',
+    'a{,3}',
+    'aaa b',
+    'a\u00a0b',
+    'a\rb',
+    'a\nb',
+    'a\u2028b',
+    '\v',
+    'q',
+    'p{L}',
+    'pL',
+    '\n',
+    'A',
+    '\b',
+    '-',
+    '\0',
+    '/',
+    'aab',
+    ']',
+    'a{',
+    'x_y',
+    'é',
+  ];
+  for (const source of sources) {
+    it(`/${source}/`, () => {
+      const filter = compileFilters({ include: [`/${source}/`] });
+      const js = new RegExp(source);
+      for (const text of texts)
+        assert.equal(filter.test(`/${text}`).ok, js.test(`/${text}`), JSON.stringify(text));
+    });
+  }
+});
+
+describe('compileFilters: glob details', () => {
+  // picomatch's behaviour (dot: true) where it is not obvious; the engine is new, the answers are not.
+  const cases: Array<[pattern: string, path: string, expected: boolean]> = [
+    ['/blog/*', '/blog/post/', true], // a trailing `*` or class also takes one trailing slash
+    ['/blog/*', '/blog/', false], // a lone `*` at the end is never empty
+    ['/blog/x', '/blog/x/', false],
+    ['/products/[0-9]*', '/products/42/', true],
+    ['/a/*/b', '/a//b', true],
+    ['/a/**/b', '/a/b', true], // `**` is zero or more segments
+    ['/a/**/b', '/a/x/y/b', true],
+    ['/blog/**', '/blog/a//b', true],
+    ['/blog/*', '/blog/..', false], // `*` and `**` never match `.` or `..`
+    ['/blog/**', '/blog/a/../b', false],
+    ['/blog/*', '/blog/.hidden', true], // dotfiles are ordinary
+    ['/x/[^b]', '/x/a', true],
+    ['/x/[^b]', '/x//', false], // a negated class stays within a segment
+    ['/x/[a-]', '/x/-', true],
+    ['/x/[]]', '/x/]', true],
+    ['/x{a}', '/x{a}', true], // a brace without a comma is text
+    ['/x{a}', '/xa', false],
+    ['/{a,b/{c,d}}', '/b/d', true],
+    ['/a/{,x}', '/a/', true],
+    ['*.{jpg,png}', '/img/a.png', true],
+    ['/x\\{a,b}', '/x{a,b}', true],
+    ['/x\\?', '/x?', true],
+    ['/x\\?', '/xa', false],
+    ['/a|b', '/a|b', true], // `|`, `+`, `@`, `$`, `^`, `.` are text in a glob
+    ['/a+b@c$d^e.f', '/a+b@c$d^e.f', true],
+    ['/a.b', '/axb', false],
+    ['/**', '/', true],
+  ];
+  for (const [pattern, path, expected] of cases) {
+    it(`${pattern} ${expected ? 'matches' : 'does not match'} ${path}`, () => {
+      assert.equal(matches(pattern, path), expected);
+    });
+  }
+});
