@@ -36,6 +36,7 @@ export function validationDetails(err: ZodError): Array<{ path: string; message:
 const PG_ERRORS: Record<string, [ContentfulStatusCode, string]> = {
   BBB01: [402, 'plan_limit_reached'],
   BBB02: [402, 'plan_limit_reached'],
+  BBB03: [403, 'organisation_limit_reached'],
   BBB10: [404, 'invite_not_found'],
   BBB11: [410, 'invite_expired'],
   BBB12: [403, 'invite_email_mismatch'],

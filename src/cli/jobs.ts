@@ -1,28 +1,12 @@
 // `bbb jobs list|show|cancel` against the configured database (DATABASE_URL, else the embedded one in
 // BBB_DATA_DIR): look at and stop crawls without the API.
-import { loadConfig } from '../config.ts';
-import { type Database, openDatabase } from '../db/client.ts';
-import { migrate } from '../db/migrate.ts';
-import { setLogLevel } from '../log.ts';
 import { UnknownJobError } from '../queue/errors.ts';
 import { cancelJob, getJob, type JobRow } from '../queue/jobs.ts';
 import { formatReport, loadReport, type ReportFormat } from '../report/index.ts';
+import { withDatabase } from './database.ts';
 import { UsageError } from './errors.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-async function withDatabase<T>(dataDir: string | undefined, run: (db: Database) => Promise<T>): Promise<T> {
-  const config = loadConfig({ dataDir });
-  setLogLevel(config.logLevel);
-  const db = await openDatabase(config, { applicationName: 'bbb jobs' });
-  try {
-    // A fresh embedded database has no tables yet; migrating makes `jobs list` say "no jobs", not crash.
-    await migrate(db.sql);
-    return await run(db);
-  } finally {
-    await db.close();
-  }
-}
 
 function checkId(id: string): void {
   if (!UUID.test(id)) {
@@ -64,6 +48,7 @@ export async function jobsListCommand(flags: { dataDir?: string; limit: number }
   if (flags.limit < 1) throw new UsageError('--limit: give a number of jobs, at least 1.');
   const rows = await withDatabase(
     flags.dataDir,
+    'bbb jobs',
     (db) => db.sql<ListRow[]>`
       select id, status, progress, root_url, source, created_at, total_tasks, completed_tasks,
         completed_tasks + failed_tasks + skipped_tasks as done
@@ -77,7 +62,7 @@ export async function jobsShowCommand(
   flags: { dataDir?: string; format: ReportFormat },
 ): Promise<void> {
   checkId(id);
-  const text = await withDatabase(flags.dataDir, async (db) => {
+  const text = await withDatabase(flags.dataDir, 'bbb jobs', async (db) => {
     try {
       return formatReport(await loadReport(db.sql, id), flags.format);
     } catch (err) {
@@ -89,7 +74,7 @@ export async function jobsShowCommand(
 
 export async function jobsCancelCommand(id: string, flags: { dataDir?: string }): Promise<void> {
   checkId(id);
-  const message = await withDatabase(flags.dataDir, async (db) => {
+  const message = await withDatabase(flags.dataDir, 'bbb jobs', async (db) => {
     const before = await getJob(db.sql, id);
     if (!before) throw unknownJob(id);
     if (!['pending', 'running'].includes(before.status)) {

@@ -12,6 +12,7 @@ import { EXIT_FAILURE, EXIT_USAGE } from './errors.ts';
 import { jobsCancelCommand, jobsListCommand, jobsShowCommand } from './jobs.ts';
 import { keysCommand } from './keys.ts';
 import { migrateCommand } from './migrate.ts';
+import { organisationsSetPlanCommand } from './organisations.ts';
 import { serveCommand } from './serve.ts';
 import { workerCommand } from './worker.ts';
 
@@ -117,6 +118,19 @@ jobs
   .argument('<id>', 'job id (from `bbb jobs list`)')
   .addOption(dataDirOption())
   .action(async (id: string, opts: { dataDir?: string }) => jobsCancelCommand(id, opts));
+
+const organisations = program
+  .command('organisations')
+  .description("Operator actions on tenants' organisations in the configured database.");
+organisations
+  .command('set-plan')
+  .description("Change an organisation's plan (tenants cannot; billing or the operator does).")
+  .argument('<org-id>', 'organisation id (a UUID)')
+  .argument('<plan>', 'plan id, e.g. free, pro, business (any row of the plans table)')
+  .addOption(dataDirOption())
+  .action(async (orgId: string, plan: string, opts: { dataDir?: string }) =>
+    organisationsSetPlanCommand(orgId, plan, opts),
+  );
 
 try {
   await program.parseAsync(process.argv);

@@ -74,14 +74,11 @@ export interface NewJob {
 }
 
 export async function insertJob(sql: Queryable, job: NewJob): Promise<JobRow> {
-  // ensure_domain, because a tenant inserting as itself (the API) may not write domains directly. It runs
-  // as its own statement so the jobs_insert policy's check, which reads domains, sees a domain it just made.
-  const [domain] = await sql<{ id: number }[]>`
-    select public.ensure_domain(${new URL(job.rootUrl).hostname}) as id`;
+  // No domain_id: a trigger derives it from root_url (jobs_set_domain), also when a tenant inserts as itself.
   const [row] = await sql<JobRow[]>`
-    insert into jobs (organisation_id, created_by, domain_id, root_url, source, max_pages, concurrency,
+    insert into jobs (organisation_id, created_by, root_url, source, max_pages, concurrency,
       use_sitemap, find_links, include_patterns, exclude_patterns, max_attempts, discovery_status)
-    values (${job.organisationId}, ${job.createdBy ?? null}, ${domain!.id}, ${job.rootUrl},
+    values (${job.organisationId}, ${job.createdBy ?? null}, ${job.rootUrl},
       ${job.source ?? 'manual'}, ${job.maxPages ?? JobOptionDefaults.maxPages},
       ${job.concurrency ?? JobOptionDefaults.concurrency}, ${job.useSitemap ?? JobOptionDefaults.useSitemap},
       ${job.findLinks ?? JobOptionDefaults.findLinks}, ${job.includePatterns ?? []}::text[],

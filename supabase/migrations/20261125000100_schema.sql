@@ -19,8 +19,17 @@ create table public.organisations (
   id uuid primary key default gen_random_uuid(),
   name text not null check (length(name) between 1 and 200),
   plan_id text not null default 'free' references public.plans (id),
+  -- The user who created it (create_organisation): the one it counts against for the organisations-per-user
+  -- cap and the per-owner daily page quota, whoever its owners are later. Null for organisations the system
+  -- made. Tenants can neither set nor change it.
+  created_by uuid references auth.users (id) on delete set null,
+  -- The organisation `bbb crawl` runs its jobs in. Found by this flag, never by its name, which tenants choose:
+  -- tenants can neither set nor change it, and at most one row has it (organisations_cli_idx).
+  is_cli boolean not null default false,
   created_at timestamptz not null default now()
 );
+create index organisations_created_by_idx on public.organisations (created_by);
+create unique index organisations_cli_idx on public.organisations (is_cli) where is_cli;
 
 create table public.organisation_members (
   organisation_id uuid not null references public.organisations (id) on delete cascade,
@@ -32,7 +41,8 @@ create table public.organisation_members (
 -- Policies look members up by user; the primary key serves lookups by organisation.
 create index organisation_members_user_idx on public.organisation_members (user_id);
 
--- Domains and pages are shared by every organisation that crawls them; tenants see them only through jobs.
+-- Domains and pages are shared by every organisation that crawls them. Tenants see a domain only through their
+-- own jobs, and no page at all: what a tenant crawled is in its tasks, and a page row says nothing of whose.
 create table public.domains (
   id bigint generated always as identity primary key,
   host text not null unique check (host = lower(host) and length(host) between 1 and 253),
@@ -178,6 +188,15 @@ create table public.organisation_page_usage (
   primary key (organisation_id, day)
 ) with (fillfactor = 50);
 
+-- The same per user and UTC day, for the pages of every organisation the user created (organisations.created_by):
+-- the per-owner quota, so creating more organisations does not multiply the daily pages. Bumped by claim_tasks.
+create table public.owner_page_usage (
+  owner_id uuid not null references auth.users (id) on delete cascade,
+  day date not null,
+  pages integer not null default 0 check (pages >= 0),
+  primary key (owner_id, day)
+) with (fillfactor = 50);
+
 alter table public.plans enable row level security;
 alter table public.organisations enable row level security;
 alter table public.organisation_members enable row level security;
@@ -186,3 +205,4 @@ alter table public.pages enable row level security;
 alter table public.jobs enable row level security;
 alter table public.tasks enable row level security;
 alter table public.organisation_page_usage enable row level security;
+alter table public.owner_page_usage enable row level security;

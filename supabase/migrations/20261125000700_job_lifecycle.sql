@@ -5,7 +5,8 @@
 
 -- Discovery: claimed like a task, with a lease that the worker renews while the walk goes on. A claim that
 -- never finishes (the worker died) is handed out again by recover_expired_discovery, at most
--- discovery_max_attempts() times; then discovery is given up with the reason on the job.
+-- discovery_max_attempts() times; then discovery is given up with the reason on the job. As with claim_tasks,
+-- a claim without p_job_ids never takes a CLI job (source 'cli'): only the CLI's own pool, naming it, does.
 create function public.discovery_max_attempts() returns integer
 language sql immutable parallel safe as $$ select 3 $$;
 
@@ -20,7 +21,7 @@ language sql volatile as $$
   with ready as (
     select j.id from public.jobs j
     where j.status = 'running' and j.discovery_status = 'pending'
-      and (p_job_ids is null or j.id = any (p_job_ids))
+      and (case when p_job_ids is null then j.source <> 'cli' else j.id = any (p_job_ids) end)
     order by j.id
     limit p_limit
     for no key update skip locked
@@ -235,7 +236,7 @@ returns integer language sql volatile as $$
 $$;
 
 -- Running jobs that have finished no attempt for p_after: fail them and skip what is left. A job paused by its
--- organisation's daily quota is waiting, not stalled: skip it while the quota is used, and after the UTC day
+-- organisation's daily quota (or its creator's: org_pages_remaining is the lesser) is waiting, not stalled: skip it while the quota is used, and after the UTC day
 -- rolls over measure its silence from midnight, not from its last page.
 create function public.fail_stalled_jobs(p_after interval)
 returns integer language plpgsql as $$

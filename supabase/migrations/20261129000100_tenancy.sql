@@ -6,7 +6,6 @@
 alter table public.plans add column listed boolean not null default true;
 insert into public.plans (id, name, daily_page_quota, jobs_per_30_days, max_pages_per_job, listed)
 values ('operator', 'Operator', 2147483647, 2147483647, 1000000, false);
-update public.organisations set plan_id = 'operator' where name = 'cli' and plan_id = 'business';
 
 create table public.user_settings (
   user_id uuid primary key references auth.users (id) on delete cascade,

@@ -31,6 +31,13 @@ language sql stable security definer set search_path = '' as $$
     and s.revoked_at is null and s.expires_at > now();
 $$;
 
+-- Only signed-in users' policies call the membership helpers; anon's (a share link's) need shared_job_id alone.
+-- Each answers about the caller's own memberships only, so calling them directly reveals nothing more.
+revoke execute on function public.user_organisation_ids() from public, anon;
+revoke execute on function public.has_org_role(uuid, text[]) from public, anon;
+grant execute on function public.user_organisation_ids() to authenticated, service_role;
+grant execute on function public.has_org_role(uuid, text[]) to authenticated, service_role;
+
 -- Default privileges give the API roles every privilege on public's tables and sequences; RLS governs only
 -- SELECT, INSERT, UPDATE and DELETE. TRUNCATE ignores RLS, TRIGGER and REFERENCES attach objects to our
 -- tables, and sequence privileges allow setval(): none of these is for tenants.
@@ -44,7 +51,9 @@ create policy plans_read on public.plans for select to anon, authenticated using
 create policy plans_read_own on public.plans for select to authenticated
   using (id in (select o.plan_id from public.organisations o));
 
--- organisations: members read; owners and admins rename and change plan; owners delete.
+-- organisations: members read; owners and admins rename; owners delete. The plan is billing's or an operator's
+-- (`bbb organisations set-plan`), never a tenant's: no tenant can write plan_id, nor created_by and is_cli,
+-- which quotas and the CLI rely on.
 create policy organisations_read on public.organisations for select to authenticated
   using (id in (select public.user_organisation_ids()));
 create policy organisations_update on public.organisations for update to authenticated
@@ -54,20 +63,7 @@ create policy organisations_delete on public.organisations for delete to authent
   using ((select public.has_org_role(id, '{owner}')));
 -- Organisations are created by create_organisation(), which also makes the caller the owner.
 revoke insert, update on public.organisations from anon, authenticated;
-grant update (name, plan_id) on public.organisations to authenticated;
--- Only listed plans can be chosen by a tenant; 'operator' is not for sale.
-create function public.organisations_check_plan() returns trigger
-language plpgsql as $$
-begin
-  if current_user in ('authenticated', 'anon')
-     and not exists (select 1 from public.plans where id = new.plan_id and listed) then
-    raise exception 'plan % cannot be chosen', new.plan_id using errcode = '23503';
-  end if;
-  return new;
-end
-$$;
-create trigger organisations_10_check_plan before update of plan_id on public.organisations
-  for each row execute function public.organisations_check_plan();
+grant update (name) on public.organisations to authenticated;
 
 -- organisation_members: members see each other; owners manage everyone, admins manage non-owners; anyone
 -- may leave. Making someone an owner takes an owner.
@@ -146,7 +142,8 @@ create policy jobs_read_shared on public.jobs for select to anon, authenticated
 -- Tenants choose a job's options only: status, counters, timestamps and stats are the system's (a back-dated
 -- created_at would also slip past the 30-day job limit).
 revoke insert, update, delete on public.jobs from anon, authenticated;
-grant insert (organisation_id, created_by, domain_id, root_url, source, max_pages, concurrency, use_sitemap,
+-- domain_id is not among them: a trigger derives it from root_url (jobs_set_domain, in the plan limits migration).
+grant insert (organisation_id, created_by, root_url, source, max_pages, concurrency, use_sitemap,
   find_links, include_patterns, exclude_patterns, max_attempts, discovery_status) on public.jobs to authenticated;
 
 -- tasks: visible through their job (the jobs policies apply inside the subquery).
@@ -157,12 +154,16 @@ revoke insert, update, delete on public.tasks from anon, authenticated;
 -- that tenant, who may not touch job counters: it runs as its owner (a trigger function cannot be called).
 alter function public.tasks_count_deleted() security definer set search_path = '';
 
--- domains and pages: shared across tenants, visible only through a job you can see.
+-- domains: shared across tenants; a tenant sees the host of a job it can see (the API filters jobs by host),
+-- and not created_at, which would tell when anyone first crawled that host.
+-- pages: shared across tenants and closed to them: no policy, so they read no row. A policy through jobs'
+-- domains showed a tenant every path any organisation had crawled on a host it merely created a job for; a
+-- tenant's own crawled URLs are its tasks.
 create policy domains_read on public.domains for select to authenticated
   using (id in (select domain_id from public.jobs));
-create policy pages_read on public.pages for select to authenticated
-  using (domain_id in (select domain_id from public.jobs));
-revoke insert, update, delete on public.domains, public.pages from anon, authenticated;
+revoke all on public.domains from anon, authenticated;
+grant select (id, host) on public.domains to anon, authenticated;
+revoke insert, update, delete on public.pages from anon, authenticated;
 
 -- job_share_links: members of the job's organisation create, list and revoke.
 create policy share_links_read on public.job_share_links for select to authenticated
@@ -177,12 +178,21 @@ create policy share_links_revoke on public.job_share_links for update to authent
 revoke update on public.job_share_links from anon, authenticated;
 grant update (revoked_at) on public.job_share_links to authenticated;
 
--- organisation_page_usage: members read; only claim_tasks writes.
+-- organisation_page_usage: members read; owner_page_usage: the user it counts reads it. Only claim_tasks writes.
 create policy page_usage_read on public.organisation_page_usage for select to authenticated
   using (organisation_id in (select public.user_organisation_ids()));
-revoke insert, update, delete on public.organisation_page_usage from anon, authenticated;
+create policy owner_page_usage_read on public.owner_page_usage for select to authenticated
+  using (owner_id = (select auth.uid()));
+revoke insert, update, delete on public.organisation_page_usage, public.owner_page_usage from anon, authenticated;
 
 -- Organisations for users: create one (you become its owner), the personal one on first use, and invites.
+
+-- How many organisations one user may create (and so have counted against them): each has its own plan
+-- limits, so without a cap a user could multiply their jobs per 30 days by creating organisations. Deleting
+-- one frees its place; handing it to other owners does not.
+create function public.max_organisations_per_user() returns integer
+language sql immutable parallel safe as $$ select 10 $$;
+
 create function public.create_organisation(p_name text)
 returns public.organisations
 language plpgsql volatile security definer set search_path = '' as $$
@@ -193,7 +203,14 @@ begin
   if v_uid is null then
     raise exception 'sign in to create an organisation' using errcode = '42501';
   end if;
-  insert into public.organisations (name) values (btrim(p_name)) returning * into v_org;
+  -- Two creates at once must not both take the last place: they take turns per user, and the count below
+  -- runs after the wait with a fresh snapshot (this function is volatile), so it sees the other's.
+  perform pg_advisory_xact_lock(hashtextextended('bbb.created_orgs:' || v_uid::text, 0));
+  if (select count(*) from public.organisations where created_by = v_uid) >= public.max_organisations_per_user() then
+    raise exception 'you have created % organisations, the most one user may; delete one you no longer need',
+      public.max_organisations_per_user() using errcode = 'BBB03';
+  end if;
+  insert into public.organisations (name, created_by) values (btrim(p_name), v_uid) returning * into v_org;
   insert into public.organisation_members (organisation_id, user_id, role) values (v_org.id, v_uid, 'owner');
   return v_org;
 end
@@ -260,6 +277,8 @@ begin
 end
 $$;
 
+revoke execute on function public.max_organisations_per_user() from public, anon, authenticated;
+grant execute on function public.max_organisations_per_user() to service_role;
 revoke execute on function public.create_organisation(text) from public, anon;
 revoke execute on function public.ensure_active_organisation() from public, anon;
 revoke execute on function public.accept_invite(text) from public, anon;

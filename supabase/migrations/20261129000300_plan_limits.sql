@@ -1,8 +1,10 @@
 -- Plan limits, enforced in the database so no client path can skip them:
 --   * jobs per 30 days and pages per job: the jobs INSERT policy (WITH CHECK) calls check_job_limits();
---   * pages per UTC day: claim_tasks stops handing out an organisation's tasks once its quota is used, and
---     starts again the next UTC day. The job stays running meanwhile; it is paused, not failed. That part,
---     with org_pages_remaining() and the usage table, lives with the claim (20261125000400_claim_tasks.sql).
+--   * pages per UTC day: claim_tasks stops handing out an organisation's tasks once its quota, or its
+--     creator's quota across all the organisations they created, is used, and starts again the next UTC day.
+--     The job stays running meanwhile; it is paused, not failed. That part, with org_pages_remaining() and the
+--     usage tables, lives with the claim (20261125000400_claim_tasks.sql);
+--   * organisations per user: create_organisation (max_organisations_per_user(), in the policies migration).
 
 -- The INSERT policy's limit check. Raises a specific SQLSTATE so the API can say which limit was hit:
 --   BBB01 jobs per 30 days, BBB02 pages per job. Returns false (a plain RLS refusal) for non-members.
@@ -39,9 +41,9 @@ begin
 end
 $$;
 
--- Job creation needs the domain row, which tenants cannot write directly.
--- An existing domain is only read, so creating jobs for the same site never queues on its row; a new one
--- is inserted, and when another transaction inserted it first, read again (a fresh snapshot per statement).
+-- A job's domain, which tenants cannot write directly. An existing domain is only read, so creating jobs for
+-- the same site never queues on its row; a new one is inserted, and when another transaction inserted it
+-- first, read again (a fresh snapshot per statement). The service's only: jobs get theirs from the trigger below.
 create function public.ensure_domain(p_host text) returns bigint
 language plpgsql volatile security definer set search_path = '' as $$
 declare
@@ -58,27 +60,29 @@ begin
 end
 $$;
 
--- Domains and their pages become visible through a job, so a job row must name the domain of its own URL:
--- otherwise a direct insert could pick any domain id and read what other tenants crawled there.
-create function public.job_domain_matches(p_domain_id bigint, p_root_url text) returns boolean
-language sql stable security definer set search_path = '' as $$
-  select exists (
-    select 1 from public.domains d
-    where d.id = p_domain_id
-      and d.host = lower(substring(p_root_url from '^[Hh][Tt][Tt][Pp][Ss]?://(?:[^/?#@]*@)?(\[[^]]*\]|[^/:?#]*)'))
-  );
+-- A job's domain is always its root URL's host: derived here for every insert, whoever makes it, so no job
+-- can name another domain, and neither the jobs INSERT policy nor a tenant needs a domain function. BEFORE,
+-- so the policy and the NOT NULL check see the domain; the user info and port are not the host (as the
+-- WHATWG parser reads an authority: the host follows its last '@'). SECURITY DEFINER, because it writes a
+-- table tenants may not; a trigger function cannot be called directly.
+create function public.jobs_set_domain() returns trigger
+language plpgsql security definer set search_path = '' as $$
+begin
+  new.domain_id := public.ensure_domain(
+    substring(new.root_url from '^[Hh][Tt][Tt][Pp][Ss]?://(?:[^/?#]*@)?(\[[^]]*\]|[^/:?#]*)'));
+  return new;
+end
 $$;
+create trigger _050_set_domain before insert or update of root_url, domain_id on public.jobs
+  for each row execute function public.jobs_set_domain();
 
 create policy jobs_insert on public.jobs for insert to authenticated
   with check (
     created_by = (select auth.uid())
     and source = 'manual'
-    and public.job_domain_matches(domain_id, root_url)
     and public.check_job_limits(organisation_id, max_pages));
 
 revoke execute on function public.check_job_limits(uuid, integer) from public, anon;
-revoke execute on function public.ensure_domain(text) from public, anon;
-revoke execute on function public.job_domain_matches(bigint, text) from public, anon;
-grant execute on function public.job_domain_matches(bigint, text) to authenticated, service_role;
 grant execute on function public.check_job_limits(uuid, integer) to authenticated, service_role;
-grant execute on function public.ensure_domain(text) to authenticated, service_role;
+revoke execute on function public.ensure_domain(text) from public, anon, authenticated;
+grant execute on function public.ensure_domain(text) to service_role;

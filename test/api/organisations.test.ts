@@ -96,22 +96,53 @@ test('owners and admins rename; a member gets 403, an outsider 404, a malformed 
   assert.equal(row!.name, 'By admin');
 });
 
-test('the plan changes only to a listed plan, and only by owners and admins', async () => {
-  const [owner, member] = await Promise.all([api.user(), api.user()]);
-  const org = await team(owner, [[member, 'member']]);
-  const pro = await owner.call('PATCH', `/v1/organisations/${org}`, { plan_id: 'pro' });
-  assert.equal(pro.status, 200);
-  assert.equal(pro.body.plan_id, 'pro');
-  for (const plan_id of ['operator', 'platinum']) {
-    const res = await owner.call('PATCH', `/v1/organisations/${org}`, { plan_id });
-    assert.equal(res.status, 400, plan_id);
-    assert.equal(res.body.error.code, 'validation_failed');
-    assert.equal(res.body.error.details[0].path, 'plan_id');
+test('no tenant changes the plan: a plan_id is refused with 403 saying who does, and nothing changes', async () => {
+  const [owner, admin, member] = await Promise.all([api.user(), api.user(), api.user()]);
+  const org = await team(owner, [
+    [admin, 'admin'],
+    [member, 'member'],
+  ]);
+  for (const [user, body] of [
+    [owner, { plan_id: 'business' }],
+    [owner, { plan_id: 'free' }],
+    [admin, { plan_id: 'pro' }],
+    [member, { plan_id: 'business' }],
+    // Not half-applied: the rename in the same request does not happen either.
+    [owner, { name: 'Renamed on the way', plan_id: 'business' }],
+    [owner, { name: 'Renamed on the way', plan_id: null }],
+  ] as const) {
+    const res = await user.call('PATCH', `/v1/organisations/${org}`, body);
+    assert.equal(res.status, 403, JSON.stringify(body));
+    assert.equal(res.body.error.code, 'forbidden');
+    assert.match(res.body.error.message, /billing or by the operator \(bbb organisations set-plan\)/);
   }
-  const byMember = await member.call('PATCH', `/v1/organisations/${org}`, { plan_id: 'business' });
-  assert.equal(byMember.status, 403);
-  const [row] = await sql`select plan_id from organisations where id = ${org}`;
-  assert.equal(row!.plan_id, 'pro');
+  const [row] = await sql`select name, plan_id from organisations where id = ${org}`;
+  assert.equal(row!.plan_id, 'free');
+  assert.notEqual(row!.name, 'Renamed on the way');
+  const outsider = await api.user();
+  const hidden = await outsider.call('PATCH', `/v1/organisations/${org}`, { plan_id: 'business' });
+  assert.equal(hidden.status, 404, 'an outsider learns nothing, not even that plans are refused');
+});
+
+test('a user creates at most max_organisations_per_user() organisations, the personal one included', async () => {
+  const [cap] = await sql<{ n: number }[]>`select max_organisations_per_user() as n`;
+  const user = await api.user();
+  // The first request makes the personal organisation, which counts.
+  assert.equal((await user.call('GET', '/v1/organisations')).body.data.length, 1);
+  for (let i = 1; i < cap!.n; i++) {
+    assert.equal((await user.call('POST', '/v1/organisations', { name: `Org ${i}` })).status, 201);
+  }
+  const refused = await user.call('POST', '/v1/organisations', { name: 'One too many' });
+  assert.equal(refused.status, 403);
+  assert.equal(refused.body.error.code, 'organisation_limit_reached');
+  assert.match(refused.body.error.message, new RegExp(`created ${cap!.n} organisations`));
+  const [row] = await sql<{ n: number }[]>`
+    select count(*)::int as n from organisations where created_by = ${user.id}`;
+  assert.equal(row!.n, cap!.n);
+  // Deleting one frees its place.
+  const last = (await user.call('GET', '/v1/organisations')).body.data.at(-1).id;
+  assert.equal((await user.call('DELETE', `/v1/organisations/${last}`)).status, 204);
+  assert.equal((await user.call('POST', '/v1/organisations', { name: 'Now fits' })).status, 201);
 });
 
 test('switching the active organisation: only to one you belong to', async () => {

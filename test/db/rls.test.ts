@@ -53,6 +53,8 @@ const jobC = await crawl(orgC, 'only-c.test', 'c');
 
 await db.sql`insert into organisation_page_usage (organisation_id, day, pages)
              values (${orgA}, utc_today(), 10), (${orgB}, utc_today(), 20), (${orgC}, utc_today(), 30)`;
+await db.sql`insert into owner_page_usage (owner_id, day, pages)
+             values (${alice.id}, utc_today(), 10), (${bob.id}, utc_today(), 20)`;
 await db.sql`insert into user_settings (user_id, active_organisation_id)
              values (${alice.id}, ${orgA}), (${bob.id}, ${orgB}), (${both.id}, ${orgB})`;
 await db.sql`insert into organisation_invites (organisation_id, email, role, token_hash, created_by, expires_at)
@@ -75,6 +77,7 @@ interface View {
   invites: string[];
   shareLinks: string[];
   usage: string[];
+  ownerUsage: string[];
   userSettings: string[];
 }
 
@@ -96,6 +99,7 @@ async function view(claims: JwtClaims | null, shareToken?: string): Promise<View
       invites: await keys(tx`select email as k from organisation_invites`),
       shareLinks: await keys(tx`select job_id::text as k from job_share_links`),
       usage: await keys(tx`select organisation_id::text as k from organisation_page_usage`),
+      ownerUsage: await keys(tx`select owner_id::text as k from owner_page_usage`),
       userSettings: await keys(tx`select user_id::text as k from user_settings`),
     };
   };
@@ -114,14 +118,9 @@ const NOTHING: View = {
   invites: [],
   shareLinks: [],
   usage: [],
+  ownerUsage: [],
   userSettings: [],
 };
-
-async function pagesOf(...hosts: string[]): Promise<string[]> {
-  const rows = await db.sql<{ k: string }[]>`
-    select p.domain_id || p.path as k from pages p join domains d on d.id = p.domain_id where d.host in ${db.sql(hosts)}`;
-  return rows.map((r) => r.k).sort();
-}
 
 const sorted = (...lists: string[][]) => lists.flat().sort();
 const members = (org: string, ...users: Tenant[]) => users.map((u) => `${org}/${u.id}`);
@@ -151,7 +150,7 @@ describe('row level security: reading', () => {
     assert.deepEqual((await view(ANON)).plans, LISTED_PLANS);
   });
 
-  test("a member sees their organisation's rows only, and domains and pages only through its jobs", async () => {
+  test("a member sees their organisation's rows only, domains only through its jobs, and no pages", async () => {
     assert.deepEqual(await view(alice.claims), {
       plans: LISTED_PLANS,
       organisations: [orgA],
@@ -159,11 +158,12 @@ describe('row level security: reading', () => {
       jobs: sorted([jobA, jobAShared]),
       tasks: sorted(urls('only-a.test', 2, 'a'), urls('shared.test', 2, 'a')),
       domains: ['only-a.test', 'shared.test'],
-      // Pages are shared: org B's pages of shared.test are pages of a domain org A crawls too.
-      pages: await pagesOf('only-a.test', 'shared.test'),
+      // Pages are shared across organisations (org B's of shared.test among them), so no tenant reads them.
+      pages: [],
       invites: ['new-a@a.test'],
       shareLinks: sorted([jobA, jobAShared]),
       usage: [orgA],
+      ownerUsage: [alice.id],
       userSettings: [alice.id],
     });
     assert.deepEqual(await view(bob.claims), {
@@ -173,10 +173,11 @@ describe('row level security: reading', () => {
       jobs: sorted([jobB, jobBShared]),
       tasks: sorted(urls('only-b.test', 2, 'b'), urls('shared.test', 2, 'b')),
       domains: ['only-b.test', 'shared.test'],
-      pages: await pagesOf('only-b.test', 'shared.test'),
+      pages: [],
       invites: ['new-b@b.test'],
       shareLinks: [jobB],
       usage: [orgB],
+      ownerUsage: [bob.id],
       userSettings: [bob.id],
     });
   });
@@ -194,10 +195,11 @@ describe('row level security: reading', () => {
         urls('shared.test', 2, 'b'),
       ),
       domains: ['only-a.test', 'only-b.test', 'shared.test'],
-      pages: await pagesOf('only-a.test', 'only-b.test', 'shared.test'),
+      pages: [],
       invites: [],
       shareLinks: sorted([jobA, jobAShared, jobB]),
       usage: sorted([orgA, orgB]),
+      ownerUsage: [],
       userSettings: [both.id],
     });
   });
@@ -269,10 +271,9 @@ describe('row level security: writes', () => {
     fields: { createdBy?: string | null; source?: string } = {},
   ) =>
     asUser(db.sql, claims, async (tx) => {
-      const [domain] = await tx<{ id: number }[]>`select ensure_domain('only-a.test') as id`;
       const [job] = await tx<{ id: string; status: string }[]>`
-        insert into jobs (organisation_id, created_by, domain_id, root_url, source, max_pages)
-        values (${org}, ${fields.createdBy === undefined ? claims.sub! : fields.createdBy}, ${domain!.id},
+        insert into jobs (organisation_id, created_by, root_url, source, max_pages)
+        values (${org}, ${fields.createdBy === undefined ? claims.sub! : fields.createdBy},
           'https://only-a.test/', ${fields.source ?? 'manual'}, 100)
         returning id, status`;
       return job!;
@@ -286,47 +287,106 @@ describe('row level security: writes', () => {
     await rejectsWithCode(newJob(alice.claims, orgA, { createdBy: bob.id }), '42501', RLS_REFUSAL);
     await rejectsWithCode(newJob(alice.claims, orgA, { createdBy: null }), '42501', RLS_REFUSAL);
     await rejectsWithCode(newJob(alice.claims, orgA, { source: 'webhook' }), '42501', RLS_REFUSAL);
+    await rejectsWithCode(newJob(alice.claims, orgA, { source: 'cli' }), '42501', RLS_REFUSAL);
     await rejectsWithCode(
       newJob(ANON, orgA, { createdBy: null }),
       '42501',
-      /permission denied for function ensure_domain/,
-    );
-    const [domain] = await db.sql`select id from domains where host = 'only-a.test'`;
-    await rejectsWithCode(
-      asUser(
-        db.sql,
-        ANON,
-        (tx) => tx`insert into jobs (organisation_id, domain_id, root_url, max_pages)
-        values (${orgA}, ${domain!.id}, 'https://only-a.test/', 100)`,
-      ),
-      '42501',
+      /permission denied for table jobs/,
     );
   });
 
-  test("a job must name its own URL's domain, so no tenant can borrow another domain's pages", async () => {
+  test("a job's domain is its own URL's host, never one the tenant names", async () => {
     const [other] = await db.sql<{ id: number }[]>`
       insert into domains (host) values ('someone-elses.test') returning id`;
     await db.sql`insert into pages (domain_id, path) values (${other!.id}, '/secret-launch')`;
-    const insertWith = (domainId: number, rootUrl: string) =>
+    await rejectsWithCode(
       asUser(
         db.sql,
         alice.claims,
         (tx) => tx`insert into jobs (organisation_id, created_by, domain_id, root_url, source, max_pages)
-          values (${orgA}, ${alice.id}, ${domainId}, ${rootUrl}, 'manual', 10) returning id`,
-      );
-    await rejectsWithCode(insertWith(other!.id, 'https://only-a.test/'), '42501', RLS_REFUSAL);
-    await rejectsWithCode(insertWith(other!.id, 'https://x@only-a.test/'), '42501', RLS_REFUSAL);
-    const pages = await asUser(
-      db.sql,
-      alice.claims,
-      (tx) => tx`select path from pages where domain_id = ${other!.id}`,
+          values (${orgA}, ${alice.id}, ${other!.id}, 'https://only-a.test/', 'manual', 10)`,
+      ),
+      '42501',
+      /permission denied for table jobs/,
     );
-    assert.equal(pages.length, 0);
-    // The matching domain, with user info, a port or an upper-case host in the URL, is accepted.
-    const [own] = await db.sql<{ id: number }[]>`select id from domains where host = 'only-a.test'`;
-    for (const url of ['https://only-a.test/', 'https://Only-A.test:8443/x', 'https://u:p@only-a.test/']) {
-      assert.equal((await insertWith(own!.id, url)).length, 1, url);
+    const domainOf = async (rootUrl: string) => {
+      const [job] = await asUser(
+        db.sql,
+        alice.claims,
+        (tx) => tx<{ domain_id: number }[]>`
+          insert into jobs (organisation_id, created_by, root_url, source, max_pages)
+          values (${orgA}, ${alice.id}, ${rootUrl}, 'manual', 10) returning domain_id`,
+      );
+      const [domain] = await db.sql<
+        { host: string }[]
+      >`select host from domains where id = ${job!.domain_id}`;
+      return domain!.host;
+    };
+    // User info, a port or an upper-case host do not change it; the host is what follows the last '@'.
+    for (const [url, host] of [
+      ['https://only-a.test/', 'only-a.test'],
+      ['https://Only-A.test:8443/x', 'only-a.test'],
+      ['https://u:p@only-a.test/', 'only-a.test'],
+      ['https://only-a.test@someone-elses.test/', 'someone-elses.test'],
+      ['https://a@b@only-a.test/', 'only-a.test'],
+      ['https://[::1]:8080/', '[::1]'],
+    ] as const) {
+      assert.equal(await domainOf(url), host, url);
     }
+    // Naming the other domain's host gives its domain row, and still none of its pages.
+    const pages = await asUser(db.sql, alice.claims, (tx) => tx`select path from pages`);
+    assert.equal(pages.length, 0);
+  });
+
+  test("tenant B's job for tenant A's host shows B none of A's crawled URLs", async () => {
+    // Tenant A crawled a staging host with a secret in one of its URLs; tenant B knows the host.
+    const [victim, attacker] = [await createUser(db.sql), await createUser(db.sql)];
+    const victimOrg = await createOrg(db.sql, 'Victim', [[victim, 'owner']]);
+    const attackerOrg = await createOrg(db.sql, 'Attacker', [[attacker, 'owner']]);
+    const victimJob = await crawl(victimOrg, 'staging.victim.test', 'a');
+    await enqueueUrls(db.sql, victimJob, ['https://staging.victim.test/admin/preview?token=s3cret']);
+    const [victimDomain] = await db.sql<{ id: number }[]>`
+      select id from domains where host = 'staging.victim.test'`;
+    // The reported sequence, as tenant B in SQL (what supabase-js does through PostgREST): the domain
+    // helpers are closed to tenants...
+    await rejectsWithCode(
+      asUser(db.sql, attacker.claims, (tx) => tx`select ensure_domain('staging.victim.test') as id`),
+      '42501',
+      /permission denied for function ensure_domain/,
+    );
+    await rejectsWithCode(
+      asUser(
+        db.sql,
+        attacker.claims,
+        (tx) => tx`select public.job_domain_matches(${victimDomain!.id}, 'https://staging.victim.test/')`,
+      ),
+      '42883',
+      /does not exist/,
+    );
+    // ...and a direct job insert for the host, which a tenant may make (as through the API), then reading
+    // pages, tasks and domains shows nothing of tenant A's.
+    const seen = await asUser(db.sql, attacker.claims, async (tx) => {
+      await tx`insert into jobs (organisation_id, created_by, root_url, source, max_pages)
+               values (${attackerOrg}, ${attacker.id}, 'https://staging.victim.test/', 'manual', 10)`;
+      return {
+        pages: (await tx<{ path: string }[]>`select path from pages`).map((r) => r.path),
+        tasks: (await tx<{ url: string }[]>`select url from tasks where url like '%victim%'`).map(
+          (r) => r.url,
+        ),
+        domainColumns: await tx`select id, host from domains where host = 'staging.victim.test'`,
+      };
+    });
+    assert.deepEqual(seen.pages, []);
+    assert.deepEqual(seen.tasks, []);
+    // The host B named itself is visible as a domain, but not when anyone first crawled it.
+    assert.equal(seen.domainColumns.length, 1);
+    await rejectsWithCode(
+      asUser(db.sql, attacker.claims, (tx) => tx`select created_at from domains`),
+      '42501',
+      /permission denied for table domains/,
+    );
+    const [owner] = await db.sql`select count(*)::int as n from pages where domain_id = ${victimDomain!.id}`;
+    assert.ok((owner!.n as number) >= 3, 'the pages exist; B just cannot read them');
   });
 
   test("a new job's status, counters and timestamps are not the tenant's to choose", async () => {
@@ -390,6 +450,10 @@ describe('row level security: writes', () => {
         tx`insert into organisation_page_usage (organisation_id, day, pages) values (${orgA}, utc_today() + 1, 0)`,
       (tx) => tx`update organisation_page_usage set pages = 0 where organisation_id = ${orgA}`,
       (tx) => tx`delete from organisation_page_usage where organisation_id = ${orgA}`,
+      (tx) =>
+        tx`insert into owner_page_usage (owner_id, day, pages) values (${alice.id}, utc_today() + 1, 0)`,
+      (tx) => tx`update owner_page_usage set pages = 0 where owner_id = ${alice.id}`,
+      (tx) => tx`delete from owner_page_usage where owner_id = ${alice.id}`,
     ];
     for (const attempt of attempts) {
       await rejectsWithCode(asUser(db.sql, alice.claims, attempt), '42501', /permission denied for table/);
@@ -554,7 +618,7 @@ describe('row level security: organisation roles', () => {
     );
   });
 
-  test('an owner manages owners; nobody picks the unlisted operator plan', async () => {
+  test('an owner manages owners; no tenant changes a plan, a creator or the CLI flag', async () => {
     const owner = await createUser(db.sql);
     const admin = await createUser(db.sql);
     const other = await createUser(db.sql);
@@ -566,28 +630,27 @@ describe('row level security: organisation roles', () => {
     assert.equal((await setRole(owner.claims, org, admin, 'owner')).count, 1);
     assert.equal((await setRole(owner.claims, org, other, 'member')).count, 1);
     await invite(owner.claims, org, 'owner', 'owner-invites-owner');
+    // Plans are billing's or the operator's; created_by decides whose quota an organisation draws on, and
+    // is_cli which organisation `bbb crawl` uses.
     for (const claims of [owner.claims, admin.claims]) {
-      await rejectsWithCode(
-        asUser(db.sql, claims, (tx) => tx`update organisations set plan_id = 'operator' where id = ${org}`),
-        '23503',
-        /plan operator cannot be chosen/,
-      );
+      for (const change of [
+        "plan_id = 'business'",
+        "plan_id = 'operator'",
+        `created_by = '${other.id}'`,
+        'is_cli = true',
+        'created_at = now()',
+      ]) {
+        await rejectsWithCode(
+          asUser(db.sql, claims, (tx) =>
+            tx.unsafe(`update organisations set ${change} where id = $1`, [org]),
+          ),
+          '42501',
+          /permission denied for table organisations/,
+        );
+      }
     }
-    assert.equal(
-      (
-        await asUser(
-          db.sql,
-          owner.claims,
-          (tx) => tx`update organisations set plan_id = 'pro' where id = ${org}`,
-        )
-      ).count,
-      1,
-    );
-    await rejectsWithCode(
-      asUser(db.sql, owner.claims, (tx) => tx`update organisations set created_at = now() where id = ${org}`),
-      '42501',
-      /permission denied for table organisations/,
-    );
+    const [row] = await db.sql`select plan_id, created_by, is_cli from organisations where id = ${org}`;
+    assert.deepEqual({ ...row }, { plan_id: 'free', created_by: null, is_cli: false });
     assert.deepEqual([await roleOf(org, admin), await roleOf(org, other)], ['owner', 'member']);
   });
 
@@ -719,9 +782,12 @@ describe('security definer functions', () => {
         tx<{ id: string; plan_id: string }[]>`select id, plan_id from create_organisation('  Made by me  ')`,
     );
     assert.equal(org?.plan_id, 'free');
-    const [member] = await db.sql`select o.name, m.role from organisations o
+    const [member] = await db.sql`select o.name, o.created_by, o.is_cli, m.role from organisations o
       join organisation_members m on m.organisation_id = o.id where o.id = ${org!.id} and m.user_id = ${user.id}`;
-    assert.deepEqual({ ...member }, { name: 'Made by me', role: 'owner' });
+    assert.deepEqual(
+      { ...member },
+      { name: 'Made by me', created_by: user.id, is_cli: false, role: 'owner' },
+    );
     const seen = await asUser(db.sql, user.claims, (tx) => tx`select id from organisations`);
     assert.deepEqual(
       seen.map((o) => o.id),
@@ -831,6 +897,11 @@ describe('system functions and grants', () => {
     ['prune_tasks', "select public.prune_tasks(interval '0 seconds')"],
     ['compute_job_stats', `select public.compute_job_stats('${jobA}')`],
     ['org_pages_remaining', `select public.org_pages_remaining('${orgB}')`],
+    ['organisation_page_budget', `select * from public.organisation_page_budget('${orgB}')`],
+    ['owner_pages_remaining', `select public.owner_pages_remaining('${bob.id}')`],
+    ['jsonb_counter_add', "select public.jsonb_counter_add('{}', 'k', 1)"],
+    ['max_organisations_per_user', 'select public.max_organisations_per_user()'],
+    ['ensure_domain', "select public.ensure_domain('sneaky-domain.test')"],
     ['politeness_set_floor', "select public.politeness_set_floor('only-a.test', 1000)"],
     ['prune_host_politeness', "select public.prune_host_politeness(interval '0 seconds')"],
   ];
@@ -859,7 +930,8 @@ describe('system functions and grants', () => {
             and has_function_privilege(${role}, p.oid, 'execute')
           order by 1`
       ).map((r) => r.name);
-    const helpers = ['has_org_role', 'shared_job_id', 'url_rejection', 'user_organisation_ids', 'utc_today'];
+    // Every one of these is in docs/security.md's table, with why it is safe to call directly.
+    const helpers = ['shared_job_id', 'url_rejection', 'utc_today'];
     assert.deepEqual(await executable('anon'), helpers);
     assert.deepEqual(
       await executable('authenticated'),
@@ -869,9 +941,9 @@ describe('system functions and grants', () => {
         'check_job_limits',
         'create_organisation',
         'ensure_active_organisation',
-        'ensure_domain',
-        'job_domain_matches',
+        'has_org_role',
         'organisation_member_emails',
+        'user_organisation_ids',
       ].sort(),
     );
     const open = await db.sql`select relname from pg_class

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { claimDiscovery } from '../../src/queue/discovery.ts';
 import { promoteDueRetries } from '../../src/queue/maintenance.ts';
 import { claimTasks, completeTasks, enqueueUrls, failTasks } from '../../src/queue/tasks.ts';
 import { testDatabase } from '../support/db.ts';
@@ -163,5 +164,45 @@ describe('claim_tasks fills the batch', () => {
       release();
       await holding;
     }
+  });
+
+  // `bbb crawl`'s jobs may target the operator's private network, which server workers refuse: a server
+  // claiming one would only fail it with ssrf_blocked. Only the CLI's own pool, naming the job, takes it.
+  test("a claim that names no job never takes a CLI job's tasks or discovery; one naming it does", async () => {
+    const cli = await makeJob(db.sql, {
+      host: 'cli-private.example',
+      source: 'cli',
+      concurrency: 10,
+      discoveryStatus: 'pending',
+    });
+    await enqueueUrls(db.sql, cli, urls('cli-private.example', 3));
+    const tenant = await makeJob(db.sql, { host: 'tenant-public.example', discoveryStatus: 'pending' });
+    await enqueueUrls(db.sql, tenant, urls('tenant-public.example', 2));
+
+    // A server's workers claim until nothing is left that they may take (other tests' jobs included).
+    const byServer: string[] = [];
+    for (let round = 0; round < 100; round++) {
+      const batch = await claimTasks(db.sql, 'server', 50, 30);
+      if (batch.length === 0) break;
+      byServer.push(...batch.map((t) => t.job_id));
+    }
+    assert.ok(byServer.includes(tenant), "the tenant's job was claimable and claimed");
+    assert.ok(!byServer.includes(cli), "no task of the CLI's job");
+    const discovered = (await claimDiscovery(db.sql, 'server', 1000)).map((j) => j.id);
+    assert.ok(discovered.includes(tenant));
+    assert.ok(!discovered.includes(cli), "no discovery of the CLI's job");
+    const [row] =
+      await db.sql`select pending_tasks, running_tasks, discovery_status from jobs where id = ${cli}`;
+    assert.deepEqual({ ...row }, { pending_tasks: 3, running_tasks: 0, discovery_status: 'pending' });
+
+    const byCli = await claimTasks(db.sql, 'cli', 10, 30, [cli]);
+    assert.deepEqual(
+      byCli.map((t) => t.job_id),
+      [cli, cli, cli],
+    );
+    assert.deepEqual(
+      (await claimDiscovery(db.sql, 'cli', 10, 30, [cli])).map((j) => j.id),
+      [cli],
+    );
   });
 });

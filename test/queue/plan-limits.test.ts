@@ -23,21 +23,20 @@ const otherPool = db.connect(2);
 
 await db.sql`
   insert into plans (id, name, daily_page_quota, jobs_per_30_days, max_pages_per_job, listed)
-  values ('three-jobs', 'Three jobs', 1000, 3, 50, false), ('five-pages', 'Five pages', 5, 1000, 1000, false)`;
+  values ('three-jobs', 'Three jobs', 1000, 3, 50, false), ('five-pages', 'Five pages', 5, 1000, 1000, false),
+    ('eight-pages', 'Eight pages', 8, 1000, 1000, false)`;
 
 /**
  * Creates a job the way the API does: as the member, through the jobs INSERT policy. Each user crawls their
- * own site, because ensure_domain row-locks the domain until commit, which would serialise racing creates
- * for one site on its own and hide whether the limit check does.
+ * own site, because inserting a new domain (the jobs trigger does) row-locks it until commit, which would
+ * serialise racing creates for one site on its own and hide whether the limit check does.
  */
 const insertJob =
   (user: Tenant, org: string, maxPages = 10) =>
   async (tx: TxSql): Promise<string> => {
-    const host = `${user.id}.limits.test`;
-    const [domain] = await tx<{ id: number }[]>`select public.ensure_domain(${host}) as id`;
     const [job] = await tx<{ id: string }[]>`
-      insert into jobs (organisation_id, created_by, domain_id, root_url, source, max_pages)
-      values (${org}, ${user.id}, ${domain!.id}, ${`https://${host}/`}, 'manual', ${maxPages})
+      insert into jobs (organisation_id, created_by, root_url, source, max_pages)
+      values (${org}, ${user.id}, ${`https://${user.id}.limits.test/`}, 'manual', ${maxPages})
       returning id`;
     return job!.id;
   };
@@ -307,5 +306,135 @@ describe('plan limits: pages per UTC day', () => {
     assert.equal(secondClaim.length, 2);
     assert.equal(await pagesToday(org2), 5);
     assert.equal((await claim(jobs2, 10)).length, 0);
+  });
+});
+
+describe('plan limits: organisations per user, and pages per day per owner', () => {
+  const claim = (jobIds: string[], limit = 20) => claimTasks(db.sql, 'w', limit, 30, jobIds);
+  /** An organisation `user` created through create_organisation (as the API does), then put on `plan`. */
+  async function createdBy(user: Tenant, plan: string): Promise<string> {
+    const [org] = await asUser(
+      db.sql,
+      user.claims,
+      (tx) => tx<{ id: string }[]>`select id from create_organisation('Owned')`,
+    );
+    await db.sql`update organisations set plan_id = ${plan} where id = ${org!.id}`;
+    return org!.id;
+  }
+  async function runningJob(organisationId: string, pages: number): Promise<string> {
+    const host = `${organisationId}.owner.test`;
+    const job = await makeJob(db.sql, { organisationId, host, concurrency: 50 });
+    await enqueueUrls(db.sql, job, urls(host, pages));
+    return job;
+  }
+  async function ownerPagesToday(user: Tenant): Promise<number | undefined> {
+    const [row] = await db.sql`
+      select pages from owner_page_usage where owner_id = ${user.id} and day = utc_today()`;
+    return row?.pages as number | undefined;
+  }
+  const perJob = (tasks: ClaimedTask[]) =>
+    tasks.reduce((n, t) => n.set(t.job_id, (n.get(t.job_id) ?? 0) + 1), new Map<string, number>());
+
+  test("a user's organisations share one daily quota, their largest plan's, not the sum of them", async () => {
+    const user = await createUser(db.sql);
+    const jobs = [
+      await runningJob(await createdBy(user, 'five-pages'), 8),
+      await runningJob(await createdBy(user, 'five-pages'), 8),
+      await runningJob(await createdBy(user, 'five-pages'), 8),
+    ];
+    // Three organisations of 5 pages a day each would be 15 pages; their creator gets 5.
+    assert.equal((await claim(jobs)).length, 5);
+    assert.equal(await ownerPagesToday(user), 5);
+    assert.equal((await claim(jobs)).length, 0);
+
+    // A bigger plan on one of them raises the creator's quota to it (8), shared by all three, and each
+    // organisation still stops at its own quota.
+    const bigger = await createUser(db.sql);
+    const small = await runningJob(await createdBy(bigger, 'five-pages'), 8);
+    const large = await runningJob(await createdBy(bigger, 'eight-pages'), 8);
+    const first = perJob(await claim([small], 20));
+    assert.equal(first.get(small), 5, 'the five-page organisation stops at its own 5');
+    const second = perJob(await claim([small, large], 20));
+    assert.deepEqual(
+      [second.get(small), second.get(large)],
+      [undefined, 3],
+      "what is left of the creator's 8",
+    );
+    assert.equal(await ownerPagesToday(bigger), 8);
+  });
+
+  test('an organisation with several owners counts against the user who created it', async () => {
+    const creator = await createUser(db.sql);
+    const coOwner = await createUser(db.sql);
+    const shared = await createdBy(creator, 'five-pages');
+    await db.sql`insert into organisation_members (organisation_id, user_id, role) values (${shared}, ${coOwner.id}, 'owner')`;
+    // The creator handing it over changes nothing: they leave, and it still counts against them.
+    await db.sql`delete from organisation_members where organisation_id = ${shared} and user_id = ${creator.id}`;
+    const coOwnersOwn = await createdBy(coOwner, 'five-pages');
+    const [sharedJob, ownJob] = [await runningJob(shared, 6), await runningJob(coOwnersOwn, 6)];
+    assert.equal((await claim([sharedJob])).length, 5);
+    assert.equal(await ownerPagesToday(creator), 5);
+    assert.equal(await ownerPagesToday(coOwner), undefined);
+    assert.equal((await claim([ownJob])).length, 5, "the co-owner's own quota is untouched");
+    assert.equal(await ownerPagesToday(coOwner), 5);
+    // An organisation the system made (the CLI's, an operator's) has no creator and only its own quota.
+    const system = await runningJob(
+      await createOrg(db.sql, 'System made', [[coOwner, 'owner']], 'five-pages'),
+      6,
+    );
+    assert.equal((await claim([system])).length, 5);
+    assert.equal(await ownerPagesToday(coOwner), 5);
+  });
+
+  test("a job paused by its creator's quota is waiting, not stalled", async () => {
+    const user = await createUser(db.sql);
+    const busy = await runningJob(await createdBy(user, 'five-pages'), 5);
+    const waiting = await runningJob(await createdBy(user, 'five-pages'), 5);
+    const claimed = await claim([busy]);
+    assert.equal(claimed.length, 5);
+    await completeTasks(
+      db.sql,
+      claimed.map((t) => ({ id: t.id, attempt: t.attempts, status_code: 200 })),
+    );
+    assert.equal((await claim([waiting])).length, 0, 'its organisation has pages left, its creator none');
+    await db.sql`update jobs set last_progress_at = now() - interval '1 hour', started_at = now() - interval '1 hour'
+                 where id = ${waiting}`;
+    await db.sql`select fail_stalled_jobs(interval '1 minute')`;
+    const [row] = await db.sql`select status from jobs where id = ${waiting}`;
+    assert.equal(row!.status, 'running');
+    const [remaining] = await db.sql`
+      select org_pages_remaining(organisation_id) as n from jobs where id = ${waiting}`;
+    assert.equal(remaining!.n, 0, 'the one definition of "quota used up" includes the creator\'s');
+  });
+
+  test('a user creates at most max_organisations_per_user(); two creates racing for the last place get one', async () => {
+    const [cap] = await db.sql<{ n: number }[]>`select max_organisations_per_user() as n`;
+    const create = (tx: TxSql) => tx<{ id: string }[]>`select id from create_organisation('Racing')`;
+    const user = await createUser(db.sql);
+    for (let i = 1; i < cap!.n; i++) await asUser(db.sql, user.claims, create);
+    const outcome = await overlapping(
+      db.sql,
+      otherPool,
+      { claims: user.claims, run: create },
+      { claims: user.claims, run: create },
+    );
+    assert.equal(outcome.first.ok, true);
+    assert.equal(outcome.secondWaited, true, 'the second create waited for the first');
+    assert.equal(!outcome.second.ok && outcome.second.error.code, 'BBB03');
+    assert.match(!outcome.second.ok ? outcome.second.error.message : '', /at most|the most one user may/);
+    await rejectsWithCode(asUser(db.sql, user.claims, create), 'BBB03');
+    const [row] = await db.sql<{ n: number }[]>`
+      select count(*)::int as n from organisations where created_by = ${user.id}`;
+    assert.equal(row!.n, cap!.n);
+    // Handing them all to someone else does not reopen the cap: the personal organisation a user who belongs
+    // to none would get counts too.
+    const heir = await createUser(db.sql);
+    await db.sql`insert into organisation_members (organisation_id, user_id, role)
+                 select id, ${heir.id}, 'owner' from organisations where created_by = ${user.id}`;
+    await db.sql`delete from organisation_members where user_id = ${user.id}`;
+    await rejectsWithCode(
+      asUser(db.sql, user.claims, (tx) => tx`select ensure_active_organisation()`),
+      'BBB03',
+    );
   });
 });

@@ -50,7 +50,7 @@ after(async () => {
 test('one pool crawls a site end to end and the job completes with its stats', async () => {
   const db = await testDatabase();
   const organisationId = await createOrganisation(db.sql, 'Bees');
-  const { job } = await createJob(db.sql, { url: `${origin}/`, organisationId, source: 'cli' });
+  const { job } = await createJob(db.sql, { url: `${origin}/`, organisationId, source: 'manual' });
   const pool = startWorkerPool({ sql: db.connect(5), concurrency: 4, crawl: testCrawlOptions() });
   try {
     await waitFor('the job to finish', async () => {

@@ -32,7 +32,7 @@ async function siteJob(db: Awaited<ReturnType<typeof testDatabase>>, paths: stri
   const { job } = await createJob(db.sql, {
     url: `${origin}/`,
     organisationId,
-    source: 'cli',
+    source: 'manual',
     useSitemap: false,
   });
   await enqueueUrls(

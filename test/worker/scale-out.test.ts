@@ -46,7 +46,7 @@ async function crawlWithTwoPools(options: {
   const { job } = await createJob(db.sql, {
     url: `http://${SITE_HOST}:${site.port}/`,
     organisationId,
-    source: 'cli',
+    source: 'manual',
     useSitemap: false,
     concurrency: options.concurrency,
   });

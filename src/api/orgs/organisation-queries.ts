@@ -22,20 +22,9 @@ export async function createOrganisation(tx: TxSql, name: string): Promise<strin
   return row!.id;
 }
 
-/** Whether GET /v1/plans offers the plan: unlisted ones (the operator's) cannot be chosen. */
-export async function isListedPlan(tx: TxSql, planId: string): Promise<boolean> {
-  const [plan] = await tx`select 1 from public.plans where id = ${planId} and listed`;
-  return plan !== undefined;
-}
-
-/** Sets only the columns given, so a rename never runs the plan check. No rows: RLS refused. */
-export async function updateOrganisation(
-  tx: TxSql,
-  id: string,
-  changes: { name?: string | undefined; plan_id?: string | undefined },
-): Promise<{ id: string }[]> {
-  const given = Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined));
-  return tx<{ id: string }[]>`update public.organisations set ${tx(given)} where id = ${id} returning id`;
+/** Renames it. No rows: RLS refused. (A tenant may write no other column: the plan is billing's.) */
+export async function renameOrganisation(tx: TxSql, id: string, name: string): Promise<{ id: string }[]> {
+  return tx<{ id: string }[]>`update public.organisations set name = ${name} where id = ${id} returning id`;
 }
 
 /** Deletes it with its jobs, members and invites. No rows: RLS refused. */

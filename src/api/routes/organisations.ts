@@ -1,27 +1,30 @@
-// Organisations: list yours (a personal one appears on first use), create, rename or change plan, delete, and
-// switch which one your requests act on. Members and invites are sub-routers.
+// Organisations: list yours (a personal one appears on first use), create, rename, delete, and switch which
+// one your requests act on. Members and invites are sub-routers. The plan is not a tenant's to change: billing
+// or an operator (`bbb organisations set-plan`) does that, so a plan_id in a PATCH is refused, not ignored.
 //   GET    /organisations                 yours, with your role and which is active
-//   POST   /organisations                 create one; you become its owner
-//   PATCH  /organisations/:id             rename or change plan (owners and admins)
+//   POST   /organisations                 create one; you become its owner (at most a few per user)
+//   PATCH  /organisations/:id             rename (owners and admins)
 //   DELETE /organisations/:id             delete it and everything in it (owners)
 //   POST   /organisations/:id/switch      make it your active organisation
 import { createRoute, z } from '@hono/zod-openapi';
 import { type AppDeps, router } from '../context.ts';
-import { ApiError } from '../errors.ts';
-import { commonErrors, json, jsonBody, OrgIdParams } from '../openapi.ts';
+import { forbidden } from '../errors.ts';
+import { commonErrors, errorJson, json, jsonBody, OrgIdParams } from '../openapi.ts';
 import { callerRole, refusedAs } from '../orgs/access.ts';
 import {
   createOrganisation,
   deleteOrganisation,
-  isListedPlan,
   listOrganisations,
+  renameOrganisation,
   setActiveOrganisation,
-  updateOrganisation,
 } from '../orgs/organisation-queries.ts';
 import { organisationSchema } from '../orgs/schemas.ts';
 import { activeOrganisation, userTx } from '../user-db.ts';
 import { inviteRoutes } from './invites.ts';
 import { memberRoutes } from './members.ts';
+
+const PLAN_CHANGE_REFUSED =
+  'plans are changed by billing or by the operator (bbb organisations set-plan), not through the API';
 
 const nameSchema = z
   .string({ error: 'give the organisation a name' })
@@ -47,28 +50,31 @@ const create = createRoute({
   request: {
     body: jsonBody(z.object({ name: nameSchema })),
   },
-  responses: { 201: json(organisationSchema, 'The new organisation'), ...commonErrors(400) },
+  responses: {
+    201: json(organisationSchema, 'The new organisation'),
+    ...commonErrors(400),
+    403: errorJson('You already created the most organisations one user may (organisation_limit_reached)'),
+  },
 });
 
 const update = createRoute({
   method: 'patch',
   path: '/organisations/{id}',
   tags: ['organisations'],
-  summary: 'Rename an organisation or change its plan (owners and admins)',
+  summary: 'Rename an organisation (owners and admins)',
   request: {
     params: OrgIdParams,
     body: jsonBody(
       z
         .object({
           name: nameSchema.optional(),
+          // Named only to be refused with a reason: a silently ignored plan_id would look like it worked.
           plan_id: z
-            .string({ error: 'give a plan id from GET /v1/plans, e.g. pro' })
-            .min(1, 'give a plan id from GET /v1/plans, e.g. pro')
-            .optional(),
+            .unknown()
+            .optional()
+            .openapi({ description: `not accepted (403): ${PLAN_CHANGE_REFUSED}` }),
         })
-        .refine((b) => b.name !== undefined || b.plan_id !== undefined, {
-          message: 'give a new name or plan_id',
-        }),
+        .refine((b) => b.name !== undefined || b.plan_id !== undefined, { message: 'give a new name' }),
     ),
   },
   responses: {
@@ -122,12 +128,12 @@ export function organisationRoutes(deps: AppDeps) {
     const body = c.req.valid('json');
     const [org] = await userTx(deps, c, async (tx) => {
       await callerRole(tx, id);
-      if (body.plan_id !== undefined && !(await isListedPlan(tx, body.plan_id))) {
-        throw new ApiError(400, 'validation_failed', 'the request is not valid', [
-          { path: 'plan_id', message: 'choose one of the plans GET /v1/plans lists' },
-        ]);
-      }
-      await refusedAs('only owners and admins can change an organisation', updateOrganisation(tx, id, body));
+      if (body.plan_id !== undefined) throw forbidden(PLAN_CHANGE_REFUSED);
+      // Without a plan_id the schema requires a name.
+      await refusedAs(
+        'only owners and admins can rename an organisation',
+        renameOrganisation(tx, id, body.name!),
+      );
       return listOrganisations(tx, id);
     });
     return c.json(org!, 200);
