@@ -1,19 +1,23 @@
-// Streams every task of a job as CSV or one JSON array, however many there are. The rows come from a
-// server-side cursor, 500 at a time, inside the user's transaction (so RLS applies to every batch); the next
-// batch is fetched only after the client has taken the last one (each write is awaited), and a client that
-// goes away ends the query.
+// Streams every task of a job as CSV or one JSON array, however many there are, without holding the database
+// while the client reads. Rows are read a page at a time, keyset by id, each page in its own short asUser
+// transaction (so RLS decides every page, and a job the user can no longer see ends the export) on one of
+// the exports' few connections (export-gate.ts); between pages nothing is held but the last id. Each write
+// must be taken by the client within the idle deadline, or the connection is cut (response-body.ts); a
+// client that goes away ends the export too, and however it ends, its slot is given back. A running job's
+// export is not one snapshot: a page sees tasks as they are when it is read; each task appears once, by id.
 import type { Context } from 'hono';
+import type { TxSql } from '../../db/client.ts';
 import { log } from '../../log.ts';
 import { csvCell } from '../../report/csv.ts';
 import type { AppDeps, AppEnv } from '../context.ts';
-import { notFound } from '../errors.ts';
+import { ApiError, notFound } from '../errors.ts';
 import { userTx } from '../user-db.ts';
+import type { ExportGate } from './export-gate.ts';
 import { jobVisible } from './job-view.ts';
+import { IdleTimeout, ResponseBody } from './response-body.ts';
 import { type TaskJson, type TaskRow, taskColumns, taskJson } from './task-query.ts';
 
 export type ExportFormat = 'csv' | 'json';
-
-const BATCH_ROWS = 500;
 
 // The CSV has the Task JSON's fields, in the same order.
 const CSV_COLUMNS: ReadonlyArray<keyof TaskJson> = [
@@ -64,67 +68,76 @@ const FORMATS: Record<ExportFormat, Format> = {
 };
 
 /**
- * Resolves with the response once the job is known to be visible (an unknown job rejects: a normal 404),
- * while the transaction stays open to feed the body.
+ * Takes one of the user's export slots (or throws a 429), checks that the job is visible (or throws: a normal
+ * 404), and returns the response whose body is then read page by page.
  */
-export function exportTasks(
+export async function exportTasks(
   deps: AppDeps,
+  gate: ExportGate,
   c: Context<AppEnv>,
   jobId: string,
   format: ExportFormat,
 ): Promise<Response> {
+  const { pageRows, idleTimeoutMs } = gate.limits;
   const f = FORMATS[format];
-  const encoder = new TextEncoder();
-  return new Promise((respond, fail) => {
-    let responded = false;
-    let clientGone = false;
-    userTx(deps, c, async (tx) => {
-      if (!(await jobVisible(tx, jobId))) throw notFound('job');
-      const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
-      const writer = writable.getWriter();
-      // A write fails only when the client stopped reading (the response stream was cancelled).
-      const write = (text: string) =>
-        writer.write(encoder.encode(text)).catch((err: unknown) => {
-          clientGone = true;
-          throw err;
-        });
-      const abort = () => writer.abort(new Error('the client went away')).catch(() => {});
-      c.req.raw.signal.addEventListener('abort', abort, { once: true });
-      respond(
-        new Response(readable, {
-          status: 200,
-          headers: {
-            'content-type': f.contentType,
-            'content-disposition': `attachment; filename="job-${jobId}-tasks.${format}"`,
-            'cache-control': 'no-store',
-          },
-        }),
+  const headers = {
+    'content-type': f.contentType,
+    'content-disposition': `attachment; filename="job-${jobId}-tasks.${format}"`,
+    'cache-control': 'no-store',
+  };
+  const release = gate.admit(c.get('claims').sub);
+  // Every transaction checks visibility first: membership can end mid-export, and then so does the export.
+  const asUser = <T>(fn: (tx: TxSql) => Promise<T>) =>
+    gate.withConnection(() =>
+      userTx(deps, c, async (tx) => {
+        if (!(await jobVisible(tx, jobId))) throw notFound('job');
+        return fn(tx);
+      }),
+    );
+  try {
+    await asUser(async () => {});
+  } catch (err) {
+    release();
+    throw err;
+  }
+  // Hono answers HEAD with this GET handler and drops the body unread, which would hold the slot until the
+  // idle deadline.
+  if (c.req.method === 'HEAD') {
+    release();
+    return new Response(null, { status: 200, headers });
+  }
+
+  const body = new ResponseBody(c, idleTimeoutMs);
+  const pump = async () => {
+    await body.send(f.head);
+    let after: number | undefined;
+    for (;;) {
+      const rows = await asUser(
+        (tx) => tx<TaskRow[]>`
+          select ${taskColumns(tx)} from tasks t
+          where t.job_id = ${jobId}::uuid ${after === undefined ? tx`` : tx`and t.id > ${after}::bigint`}
+          order by t.id limit ${pageRows}`,
       );
-      responded = true;
-      try {
-        await write(f.head);
-        let first = true;
-        // Leaving the loop by a throw closes the cursor: the query stops and the transaction ends.
-        for await (const rows of tx<TaskRow[]>`
-          select ${taskColumns(tx)} from tasks t where t.job_id = ${jobId}::uuid order by t.id
-        `.cursor(BATCH_ROWS)) {
-          await write(f.rows(rows.map(taskJson), first));
-          first = false;
-        }
-        await write(f.tail);
-        await writer.close();
-      } catch (err) {
-        // The client sees a cut-off body (a CSV without its last rows, a JSON array without its `]`).
-        await writer.abort(err).catch(() => {});
-        throw err;
-      } finally {
-        c.req.raw.signal.removeEventListener('abort', abort);
-      }
-    }).catch((err: unknown) => {
-      if (!responded) fail(err);
-      else if (clientGone || c.req.raw.signal.aborted)
-        log.debug(`export of job ${jobId}: the client went away`);
+      if (rows.length > 0) await body.send(f.rows(rows.map(taskJson), after === undefined));
+      if (rows.length < pageRows) break;
+      after = rows.at(-1)!.id;
+    }
+    await body.send(f.tail);
+    await body.close();
+  };
+  pump()
+    .catch((err: unknown) => {
+      if (body.clientGone) log.debug(`export of job ${jobId}: the client went away`);
+      else if (err instanceof IdleTimeout) {
+        log.info(`export of job ${jobId} cut off: the client read nothing for ${idleTimeoutMs} ms`);
+      } else if (err instanceof ApiError) log.info(`export of job ${jobId} stopped: ${err.message}`);
       else log.warn(`export of job ${jobId} stopped: ${(err as Error)?.stack ?? err}`);
+      // The client sees a cut-off body (a CSV without its last rows, a JSON array without its `]`).
+      body.cut(err);
+    })
+    .finally(() => {
+      body.dispose();
+      release();
     });
-  });
+  return new Response(body.readable, { status: 200, headers });
 }
