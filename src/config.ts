@@ -4,6 +4,7 @@
 //   3. the defaults below
 // Each entry names its env var so docs/configuration.md can be read straight off this file.
 import { z } from 'zod';
+import { DEFAULT_SESSION_MAX_AGE_SECONDS } from './auth/gotrue/sessions.ts';
 import { ExpectedError } from './errors.ts';
 import { ConcurrencyDefault } from './worker/defaults.ts';
 
@@ -56,8 +57,16 @@ export const configSchema = z.object({
   jwtIssuer: z.string().min(1).optional(),
   /** BBB_JWT_EXPIRY: lifetime of access tokens issued by the built-in auth server, in seconds. */
   jwtExpirySeconds: int(60, 604_800).default(3600),
-  /** BBB_AUTH_SERVER: serve the GoTrue-compatible /auth/v1 endpoints (standalone); off when Supabase Auth is used. */
-  authServer: bool.default(true),
+  /**
+   * BBB_SESSION_MAX_AGE: a session's absolute lifetime from sign-in, in seconds; refresh refuses past it and
+   * /v1 stops accepting its access tokens (also for Supabase Auth's sessions).
+   */
+  sessionMaxAgeSeconds: int(300, 315_360_000).default(DEFAULT_SESSION_MAX_AGE_SECONDS),
+  /**
+   * BBB_AUTH_SERVER: serve the GoTrue-compatible /auth/v1 endpoints (standalone). Unset: on, unless
+   * BBB_JWKS_URL is set, since then Supabase Auth owns auth.users and an open sign-up here would add to it.
+   */
+  authServer: bool.optional(),
   /** BBB_LOGIN_RATE_LIMIT: password and refresh attempts allowed per client address per 5 minutes. */
   loginRateLimit: int(1, 100_000).default(30),
   /** BBB_TRUST_PROXY: how many reverse proxies in front of bbb append to X-Forwarded-For (0: use the socket). */
@@ -68,7 +77,8 @@ export const configSchema = z.object({
   logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
 });
 
-export type Config = z.infer<typeof configSchema>;
+// authServer's default depends on jwksUrl, so loadConfig settles it after parsing.
+export type Config = Omit<z.infer<typeof configSchema>, 'authServer'> & { authServer: boolean };
 
 const envNames: Record<keyof Config, string> = {
   databaseUrl: 'DATABASE_URL',
@@ -85,6 +95,7 @@ const envNames: Record<keyof Config, string> = {
   jwksUrl: 'BBB_JWKS_URL',
   jwtIssuer: 'BBB_JWT_ISSUER',
   jwtExpirySeconds: 'BBB_JWT_EXPIRY',
+  sessionMaxAgeSeconds: 'BBB_SESSION_MAX_AGE',
   authServer: 'BBB_AUTH_SERVER',
   loginRateLimit: 'BBB_LOGIN_RATE_LIMIT',
   trustProxyHops: 'BBB_TRUST_PROXY',
@@ -116,7 +127,7 @@ export function loadConfig(
     });
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
-  return parsed.data;
+  return { ...parsed.data, authServer: parsed.data.authServer ?? parsed.data.jwksUrl === undefined };
 }
 
 export const configEnvNames = envNames;

@@ -21,6 +21,7 @@ export async function apiDeps(
     | 'jwksUrl'
     | 'jwtIssuer'
     | 'jwtExpirySeconds'
+    | 'sessionMaxAgeSeconds'
     | 'authServer'
     | 'loginRateLimit'
     | 'trustProxyHops'
@@ -41,6 +42,7 @@ export async function apiDeps(
     jwtSecret: loaded?.secret,
     jwtIssuer: config.jwtIssuer,
     jwtExpirySeconds: config.jwtExpirySeconds,
+    sessionMaxAgeSeconds: config.sessionMaxAgeSeconds,
     authServer: config.authServer && Boolean(loaded),
     loginRateLimit: config.loginRateLimit,
     trustProxyHops: config.trustProxyHops,

@@ -53,6 +53,11 @@ export async function serveCommand(flags: {
         log.info(
           `auth server at ${api.url}/auth/v1; run \`npx bbb keys\` to print the anon and service-role keys`,
         );
+      } else {
+        const why = config.jwksUrl
+          ? 'BBB_JWKS_URL is set: Supabase Auth owns sign-up'
+          : 'BBB_AUTH_SERVER=false';
+        log.info(`auth server off, no /auth/v1 (${why}); BBB_AUTH_SERVER=true turns it on`);
       }
       log.info('bbb is running; press Ctrl-C to stop');
     }

@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
+import { newShareToken } from '../../src/api/jobs/share-tokens.ts';
 import { asUser } from '../../src/db/as-user.ts';
+import type { TxSql } from '../../src/db/client.ts';
+import { readMigrations } from '../../src/db/migrate.ts';
 import { enqueueUrls } from '../../src/queue/tasks.ts';
 import { apiFixture, type TestUser } from '../support/api.ts';
 import { urls } from '../support/jobs.ts';
+import { rejectsWithCode } from '../support/tenants.ts';
 
 const api = await apiFixture();
 const { sql } = api.db;
@@ -165,6 +169,68 @@ describe('share links', () => {
     const [after] = await sql<{ n: number }[]>`select count(*)::int as n from job_share_links`;
     assert.equal(after!.n, before!.n);
     assert.equal((await api.call('GET', link.url_path)).status, 200, 'the link still works');
+  });
+
+  test('the table caps expiry at 720 hours for inserts that bypass the API', async () => {
+    const { hash } = newShareToken();
+    const insert = (hours: number) => (tx: TxSql) =>
+      tx`insert into job_share_links (job_id, token_hash, created_by, expires_at)
+         values (${jobA}, ${newShareToken().hash}, ${owner.id}, now() + make_interval(hours => ${hours}))`;
+    // As a member through PostgREST / supabase-js would: role authenticated with the JWT's claims.
+    const claims = { role: 'authenticated' as const, sub: owner.id };
+    await rejectsWithCode(asUser(sql, claims, insert(721)), '23514', /job_share_links_expiry_cap/);
+    await asUser(sql, claims, insert(720));
+    // created_at is not the member's to choose, so it cannot stretch the window either.
+    await rejectsWithCode(
+      asUser(
+        sql,
+        claims,
+        (tx) => tx`insert into job_share_links (job_id, token_hash, created_by, created_at, expires_at)
+                   values (${jobA}, ${hash}, ${owner.id}, now() + interval '1 year', now() + interval '1 year 1 day')`,
+      ),
+      '42501',
+    );
+    // Even the table owner (service role, maintenance) is held to the cap.
+    await rejectsWithCode(
+      sql`insert into job_share_links (job_id, token_hash, created_by, created_at, expires_at)
+          values (${jobA}, ${hash}, ${owner.id}, now() - interval '1 day', now() + interval '30 days')`,
+      '23514',
+    );
+  });
+
+  test('the migration shortens links made before the cap to 720 hours', async () => {
+    const migration = (await readMigrations()).find((m) => m.name === 'auth_hardening');
+    assert.ok(migration);
+    // Replayed inside a transaction that is rolled back, on a link made as if before the cap existed.
+    const rollback = new Error('rollback');
+    await sql
+      .begin(async (tx) => {
+        await tx`alter table job_share_links drop constraint job_share_links_expiry_cap`;
+        const [link] = await tx<{ id: string }[]>`
+          insert into job_share_links (job_id, token_hash, created_by, created_at, expires_at)
+          values (${jobA}, ${newShareToken().hash}, ${owner.id}, now() - interval '1 day', now() + interval '1 year')
+          returning id`;
+        for (const statement of migration.statements) await tx.unsafe(statement.text);
+        const [row] = await tx<{ hours: number }[]>`
+          select extract(epoch from expires_at - created_at)::int / 3600 as hours
+          from job_share_links where id = ${link!.id}`;
+        assert.equal(row!.hours, 720);
+        throw rollback;
+      })
+      .catch((err) => {
+        if (err !== rollback) throw err;
+      });
+  });
+
+  test('shared views tell browsers not to pass the token on in a Referer', async () => {
+    const link = await share(owner, jobA);
+    for (const path of [link.url_path, `${link.url_path}/tasks`, `/v1/shared/${'x'.repeat(43)}`]) {
+      const res = await api.call('GET', path);
+      assert.ok(res.status === 200 || res.status === 404, `${path}: ${res.status}`);
+      assert.equal(res.headers.get('referrer-policy'), 'no-referrer', path);
+    }
+    const signedIn = await owner.call('GET', `/v1/jobs/${jobA}/share-links`);
+    assert.equal(signedIn.headers.get('referrer-policy'), null, 'only the public shared views');
   });
 
   test('creating without a body uses the default lifetime; the routes are documented', async () => {

@@ -3,7 +3,9 @@ import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import bcrypt from 'bcryptjs';
 import { decodeJwt } from 'jose';
+import { MAX_METADATA_BYTES, MAX_METADATA_DEPTH } from '../../src/auth/gotrue/metadata.ts';
 import { apiKeys } from '../../src/auth/jwt.ts';
+import { LOGIN_DELAY } from '../../src/auth/login-delay.ts';
 import { type ApiFixture, type ApiResult, apiFixture, TEST_JWT_SECRET } from '../support/api.ts';
 
 const keys = await apiKeys(TEST_JWT_SECRET);
@@ -269,37 +271,152 @@ test('malformed JSON, non-JSON bodies and wrong types get clear 400s', async () 
   assertError(badData, 400, 'validation_failed');
 });
 
-test('password grants are limited per address and per email; the window reopens as time passes', async () => {
-  let now = Date.now();
-  const limited = await apiFixture({ loginRateLimit: 3, now: () => now });
-  const from = (address: string, email: string) =>
-    limited.app.request(
+/** Password grants from a given socket address, on a fixture whose clock the test moves. */
+function grantsFrom(fixture: ApiFixture) {
+  return async (address: string, email: string, password = 'wrong password') => {
+    const res = await fixture.app.request(
       '/auth/v1/token?grant_type=password',
       {
         method: 'POST',
         headers: { apikey: keys.anon, 'content-type': 'application/json' },
-        body: JSON.stringify({ email, password: 'wrong password' }),
+        body: JSON.stringify({ email, password }),
       },
       { incoming: { socket: { remoteAddress: address } } },
     );
+    const body = (await res.json()) as { error_code?: string; access_token?: string };
+    return { status: res.status, body, retryAfter: Number(res.headers.get('retry-after') ?? 0) };
+  };
+}
 
-  // One address, many emails.
-  for (let i = 0; i < 3; i++) assert.equal((await signIn(`x${i}@example.test`, 'nope', limited)).status, 400);
-  const over = await signIn('x9@example.test', 'nope', limited);
-  assertError(over, 429, 'over_request_rate_limit');
-  assert.ok(Number(over.headers.get('retry-after')) > 0);
+test('a sign-up body nested 200,000 levels deep is a 400 in GoTrue’s shape, not a 500', async () => {
+  const roomy = await apiFixture({ bodyLimitBytes: 1024 * 1024 });
+  const deep = 200_000;
+  const body = `{"email":"${newEmail()}","password":"${PASSWORD}","data":{"a":${'['.repeat(deep)}${']'.repeat(deep)}}}`;
+  const res = await auth(roomy, 'POST', '/signup', body, { 'content-type': 'application/json' });
+  assertError(res, 400, 'validation_failed');
+  assert.match(res.body.msg, /nested too deeply/);
+  // Brackets inside strings are text, not nesting.
+  const brackets = await signUp(newEmail(), PASSWORD, { note: '[[[[[[[[[[[[{{{{{{{{{{{{' });
+  assert.equal(brackets.status, 200, JSON.stringify(brackets.body));
+  assertError(
+    await auth(roomy, 'POST', '/token?grant_type=password', `{"email":${'['.repeat(50)}${']'.repeat(50)}}`, {
+      'content-type': 'application/json',
+    }),
+    400,
+    'validation_failed',
+  );
+  const [{ n }] = (await roomy.db.sql`select count(*)::int as n from auth.users`) as [{ n: number }];
+  assert.equal(n, 0, 'nothing was stored');
+});
 
-  // One email, many addresses.
-  const target = 'target@example.test';
-  for (let i = 0; i < 3; i++) assert.equal((await from(`10.0.0.${i}`, target)).status, 400);
-  const blocked = await from('10.0.0.9', target);
-  assert.equal(blocked.status, 429);
-  assert.equal(((await blocked.json()) as { error_code: string }).error_code, 'over_request_rate_limit');
-  assert.equal((await from('10.0.0.9', 'someone-else@example.test')).status, 400, 'other emails still work');
+test('sign-up data is bounded: 8 levels deep and 4 KiB at most', async () => {
+  const nest = (levels: number): Record<string, unknown> =>
+    levels === 1 ? { leaf: true } : { next: nest(levels - 1) };
+  const eight = await signUp(newEmail(), PASSWORD, nest(MAX_METADATA_DEPTH));
+  assert.equal(eight.status, 200, JSON.stringify(eight.body));
+  assert.deepEqual(eight.body.user.user_metadata, nest(MAX_METADATA_DEPTH));
+  // Nine levels of data: the body itself then nests ten deep.
+  assertError(await signUp(newEmail(), PASSWORD, nest(MAX_METADATA_DEPTH + 1)), 400, 'validation_failed');
+  const fits = await signUp(newEmail(), PASSWORD, { bio: 'x'.repeat(MAX_METADATA_BYTES - 20) });
+  assert.equal(fits.status, 200, JSON.stringify(fits.body));
+  const big = await signUp(newEmail(), PASSWORD, { bio: 'x'.repeat(MAX_METADATA_BYTES) });
+  assertError(big, 400, 'validation_failed');
+  assert.match(big.body.msg, /4096 bytes/);
+});
 
+test('the most common passwords are refused as GoTrue refuses pwned ones, whatever their case', async () => {
+  for (const password of ['password123', 'Password123', 'QWERTYUIOP', 'iloveyou1']) {
+    const res = await signUp(newEmail(), password);
+    assertError(res, 422, 'weak_password');
+    assert.deepEqual(res.body.weak_password, { reasons: ['pwned'] }, password);
+    assert.match(res.body.msg, /known to be weak/);
+  }
+  const dated = await auth(
+    api,
+    'POST',
+    '/signup',
+    { email: newEmail(), password: 'password123' },
+    { 'x-supabase-api-version': '2024-01-01' },
+  );
+  assert.equal(dated.status, 422);
+  assert.equal(dated.body.code, 'weak_password');
+  assert.deepEqual(dated.body.weak_password, { reasons: ['pwned'] });
+  assert.equal((await signUp(newEmail(), 'password123 but longer')).status, 200, 'only exact matches');
+});
+
+test('password grants are limited per address across emails; the window reopens as time passes', async () => {
+  let now = Date.now();
+  const limited = await apiFixture({ loginRateLimit: 3, now: () => now });
+  const from = grantsFrom(limited);
+  for (let i = 0; i < 3; i++) assert.equal((await from('10.0.0.1', `x${i}@example.test`)).status, 400);
+  const over = await from('10.0.0.1', 'x9@example.test');
+  assert.equal(over.status, 429);
+  assert.equal(over.body.error_code, 'over_request_rate_limit');
+  assert.ok(over.retryAfter > 0 && over.retryAfter <= 300, String(over.retryAfter));
+  assert.equal((await from('10.0.0.2', 'x9@example.test')).status, 400, 'other addresses are not limited');
   now += 5 * 60 * 1000;
-  assertError(await signIn('x9@example.test', 'nope', limited), 400, 'invalid_credentials');
-  assert.equal((await from('10.0.0.10', target)).status, 400);
+  assert.equal((await from('10.0.0.1', 'x9@example.test')).body.error_code, 'invalid_credentials');
+});
+
+test('wrong passwords from one address never lock the owner out from another', async () => {
+  const limited = await apiFixture({ loginRateLimit: 5 });
+  const from = grantsFrom(limited);
+  const email = newEmail();
+  assert.equal((await auth(limited, 'POST', '/signup', { email, password: PASSWORD })).status, 200);
+  for (let i = 0; i < 5; i++) assert.equal((await from('203.0.113.66', email)).status, 400);
+  const attacker = await from('203.0.113.66', email);
+  assert.equal(attacker.status, 429);
+  const owner = await from('198.51.100.20', email, PASSWORD);
+  assert.equal(owner.status, 200, JSON.stringify(owner.body));
+  assert.ok(owner.body.access_token);
+});
+
+test('failures for one email from one address make that pair wait longer each time; success clears it', async () => {
+  let now = Date.now();
+  const limited = await apiFixture({ now: () => now });
+  const from = grantsFrom(limited);
+  const email = newEmail();
+  assert.equal((await auth(limited, 'POST', '/signup', { email, password: PASSWORD })).status, 200);
+  const free = LOGIN_DELAY.freeAttempts;
+  for (let i = 0; i < free; i++)
+    assert.equal((await from('10.1.1.1', email)).status, 400, `attempt ${i + 1}`);
+  // The wait doubles with every failure past the free ones; attempts during a wait do not count.
+  for (const seconds of [1, 2, 4]) {
+    const early = await from('10.1.1.1', email);
+    assert.equal(early.status, 429);
+    assert.equal(early.body.error_code, 'over_request_rate_limit');
+    assert.equal(early.retryAfter, seconds);
+    assert.equal((await from('10.1.1.1', email, PASSWORD)).status, 429, 'even the right password waits');
+    now += seconds * 1000 - 1;
+    assert.equal((await from('10.1.1.1', email)).status, 429, 'not a millisecond early');
+    now += 1;
+    assert.equal((await from('10.1.1.1', email)).body.error_code, 'invalid_credentials');
+  }
+  assert.equal((await from('10.1.1.1', email)).retryAfter, 8);
+  assert.equal((await from('10.1.1.2', email)).status, 400, 'another address tries at once');
+  assert.equal((await from('10.1.1.1', newEmail())).status, 400, 'another email from the same address too');
+
+  now += 8000;
+  assert.equal((await from('10.1.1.1', email, PASSWORD)).status, 200);
+  for (let i = 0; i < free; i++) assert.equal((await from('10.1.1.1', email)).status, 400, 'counting anew');
+  assert.equal((await from('10.1.1.1', email)).status, 429);
+});
+
+test('the per-address limit counts an IPv6 /64 as one client, and IPv4-mapped addresses as IPv4', async () => {
+  const limited = await apiFixture({ loginRateLimit: 2 });
+  const from = grantsFrom(limited);
+  assert.equal((await from('2001:db8:1:2::1', 'a@example.test')).status, 400);
+  assert.equal((await from('2001:db8:1:2:ffff:ffff:ffff:9', 'b@example.test')).status, 400);
+  assert.equal((await from('2001:db8:1:2::abcd', 'c@example.test')).status, 429, 'same /64');
+  assert.equal((await from('2001:db8:1:3::1', 'c@example.test')).status, 400, 'the next /64');
+
+  assert.equal((await from('198.51.100.7', 'a@example.test')).status, 400);
+  assert.equal((await from('::ffff:198.51.100.7', 'b@example.test')).status, 400);
+  assert.equal(
+    (await from('198.51.100.7', 'c@example.test')).status,
+    429,
+    'the mapped form is the same client',
+  );
 });
 
 test('signups and refreshes count against the address too', async () => {

@@ -85,6 +85,12 @@ test('supabase-js: sign up, sign in, refresh, get the user, call the API, sign o
     'refresh_token_not_found',
     'signOut deleted the session the newest token belonged to',
   );
+  // The product API stops accepting the signed-out session's access token too, long before it expires.
+  const afterLogout = await fetch(`${server.url}/v1/jobs`, {
+    headers: { authorization: `Bearer ${s2.access_token}` },
+  });
+  assert.equal(afterLogout.status, 401);
+  assert.equal(((await afterLogout.json()) as { error: { code: string } }).error.code, 'invalid_token');
   const stale = await other.auth.getUser(s2.access_token);
   assert.equal(stale.data.user, null);
   assert.equal(
@@ -108,4 +114,10 @@ test('supabase-js reads our error codes: wrong password, taken email, weak passw
   assert.equal(weak.error?.name, 'AuthWeakPasswordError');
   assert.equal(weak.error?.code, 'weak_password');
   assert.deepEqual((weak.error as unknown as { reasons: string[] }).reasons, ['length']);
+
+  const common = await other.auth.signUp({ email: `common-${email}`, password: 'password123' });
+  assert.equal(common.error?.name, 'AuthWeakPasswordError');
+  assert.equal(common.error?.status, 422);
+  assert.deepEqual((common.error as unknown as { reasons: string[] }).reasons, ['pwned']);
+  assert.equal(common.data.user, null);
 });

@@ -75,12 +75,16 @@ export async function apiFixture(overrides: Partial<AppDeps> = {}): Promise<ApiF
 
   const user = async (email = `${randomUUID().slice(0, 8)}@example.test`): Promise<TestUser> => {
     const id = randomUUID();
+    const sessionId = randomUUID();
     await db.sql`
       insert into auth.users (id, aud, role, email, email_confirmed_at, created_at, updated_at)
       values (${id}, 'authenticated', 'authenticated', ${email}, now(), now(), now())`;
+    // /v1 accepts a token that names a session only while that session exists.
+    await db.sql`insert into auth.sessions (id, user_id, created_at, updated_at)
+                 values (${sessionId}, ${id}, now(), now())`;
     const token = await signHs256(
       TEST_JWT_SECRET,
-      { sub: id, role: 'authenticated', aud: 'authenticated', email, session_id: randomUUID() },
+      { sub: id, role: 'authenticated', aud: 'authenticated', email, session_id: sessionId },
       3600,
     );
     return {

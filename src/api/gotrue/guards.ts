@@ -4,10 +4,10 @@
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context, MiddlewareHandler } from 'hono';
 import { GotrueError } from '../../auth/gotrue/errors.ts';
-import { findLiveSession, type SessionRow } from '../../auth/gotrue/sessions.ts';
+import { findLiveSession, isSessionId, type SessionRow } from '../../auth/gotrue/sessions.ts';
 import { findUserById, type UserRow } from '../../auth/gotrue/users.ts';
 import { type UserClaims, verifyApiKey } from '../../auth/jwt.ts';
-import type { AppDeps, AppEnv } from '../context.ts';
+import { type AppDeps, type AppEnv, sessionMaxAge } from '../context.ts';
 
 /** Requires `apikey` (header, or query for clients that cannot set headers) to be the anon or service key. */
 export function requireApiKey(deps: AppDeps): MiddlewareHandler<AppEnv> {
@@ -45,10 +45,10 @@ export async function signedIn(deps: AppDeps, c: Context<AppEnv>, at: Date): Pro
   let session: SessionRow | undefined;
   if (claims.session_id !== undefined) {
     const id = String(claims.session_id);
-    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) {
+    if (!isSessionId(id)) {
       throw new GotrueError(403, 'bad_jwt', 'invalid claim: session_id claim must be a UUID');
     }
-    session = await findLiveSession(deps.sql, id, at);
+    session = await findLiveSession(deps.sql, id, at, sessionMaxAge(deps));
     if (!session || session.user_id !== user.id) {
       throw new GotrueError(403, 'session_not_found', 'Session from session_id claim in JWT does not exist');
     }

@@ -5,6 +5,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { type AppDeps, router } from '../context.ts';
 import { json } from '../openapi.ts';
+import { limitBodyDepth } from './body-depth.ts';
 import { gotrueErrorResponse } from './error-response.ts';
 import { requireApiKey } from './guards.ts';
 import { attemptLimiter } from './limits.ts';
@@ -64,6 +65,7 @@ export function gotrueRoutes(deps: AppDeps) {
   });
 
   r.use('*', requireApiKey(deps));
+  r.use('*', limitBodyDepth());
   r.openapi(settings, (c) =>
     c.json(
       {

@@ -37,7 +37,7 @@ export async function sessionResponse(
       role: 'authenticated',
       aal: 'aal1',
       // How and when this session signed in; a refresh keeps the original sign-in time, as GoTrue does.
-      amr: [{ method: 'password', timestamp: Math.floor(session.created_at.getTime() / 1000) }],
+      amr: [{ method: 'password', timestamp: Math.floor((session.created_at?.getTime() ?? nowMs) / 1000) }],
       session_id: session.id,
       is_anonymous: false,
     },

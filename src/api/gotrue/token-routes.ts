@@ -3,6 +3,7 @@
 import { createRoute } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { GotrueError, validationFailed } from '../../auth/gotrue/errors.ts';
+import { checkUserMetadata } from '../../auth/gotrue/metadata.ts';
 import {
   checkPasswordStrength,
   hashPassword,
@@ -17,7 +18,7 @@ import {
   isBanned,
   recordSignIn,
 } from '../../auth/gotrue/users.ts';
-import { type AppDeps, router } from '../context.ts';
+import { type AppDeps, router, sessionMaxAge } from '../context.ts';
 import { json, jsonBody } from '../openapi.ts';
 import type { AttemptLimiter } from './limits.ts';
 import { gotrueErrors, SessionSchema, SignupBody, TokenBody, TokenQuery } from './schemas.ts';
@@ -36,8 +37,8 @@ const signup = createRoute({
   responses: {
     200: json(SessionSchema, 'The new user, signed in'),
     ...gotrueErrors({
-      400: 'Invalid email or body (validation_failed, bad_json)',
-      422: 'The email is taken (user_already_exists) or the password is weak (weak_password)',
+      400: 'Invalid email or body, or data too deep or large (validation_failed, bad_json)',
+      422: 'The email is taken (user_already_exists) or the password is too short or too common (weak_password)',
       429: 'Too many attempts from this address (over_request_rate_limit)',
     }),
   },
@@ -55,8 +56,8 @@ const token = createRoute({
   responses: {
     200: json(SessionSchema, 'A session'),
     ...gotrueErrors({
-      400: 'invalid_credentials, refresh_token_not_found, refresh_token_already_used, validation_failed',
-      429: 'Too many attempts (over_request_rate_limit)',
+      400: 'invalid_credentials, refresh_token_not_found, refresh_token_already_used, session_expired, validation_failed',
+      429: 'Too many attempts from this address, or for this email from it (over_request_rate_limit)',
     }),
   },
 });
@@ -76,12 +77,14 @@ export function tokenRoutes(deps: AppDeps, limit: AttemptLimiter) {
     if (!body.password) throw validationFailed('Signup requires a valid password');
     const email = normaliseEmail(body.email);
     checkPasswordStrength(body.password);
-    limit(c, 'signup');
+    const metadata = body.data ?? {};
+    checkUserMetadata(metadata);
+    limit.address(c, 'signup');
     const passwordHash = await hashPassword(body.password);
     const now = clock();
     const at = new Date(now);
     const created = await deps.sql.begin(async (tx) => {
-      const user = await insertUser(tx, { email, passwordHash, metadata: body.data ?? {}, at });
+      const user = await insertUser(tx, { email, passwordHash, metadata, at });
       if (!user) return undefined;
       return { user, ...(await startSession(tx, user.id, at, userAgent(c))) };
     });
@@ -97,8 +100,13 @@ export function tokenRoutes(deps: AppDeps, limit: AttemptLimiter) {
 
     if (grant_type === 'refresh_token') {
       if (!body.refresh_token) throw validationFailed('refresh_token required');
-      limit(c, 'token');
-      const { session, refreshToken } = await rotateRefreshToken(deps.sql, body.refresh_token, at);
+      limit.address(c, 'token');
+      const { session, refreshToken } = await rotateRefreshToken(
+        deps.sql,
+        body.refresh_token,
+        at,
+        sessionMaxAge(deps),
+      );
       const user = await findUserById(deps.sql, session.user_id);
       if (!user) {
         throw new GotrueError(
@@ -115,11 +123,12 @@ export function tokenRoutes(deps: AppDeps, limit: AttemptLimiter) {
       throw new GotrueError(422, 'phone_provider_disabled', 'Phone logins are disabled');
     }
     if (!body.email) throw validationFailed('missing email or phone');
-    limit(c, 'token', body.email);
+    const passwordWasRight = limit.password(c, body.email);
     const found = await findUserByEmail(deps.sql, body.email.trim().toLowerCase());
     // One answer for an unknown email and a wrong password; both cost one bcrypt comparison.
     const matches = await verifyPassword(body.password ?? '', found?.encrypted_password);
     if (!found || !matches) throw new GotrueError(400, 'invalid_credentials', 'Invalid login credentials');
+    passwordWasRight();
     if (isBanned(found, at)) throw new GotrueError(400, 'user_banned', 'User is banned');
     if (!found.email_confirmed_at) throw new GotrueError(400, 'email_not_confirmed', 'Email not confirmed');
     const signed = await deps.sql.begin(async (tx) => ({

@@ -1,8 +1,10 @@
 // GET /user and POST /logout: the signed-in calls supabase-js makes for getUser and signOut. Both refuse an
-// access token whose session has been logged out (403 session_not_found, which makes auth-js drop it).
+// access token whose session has been logged out or is past BBB_SESSION_MAX_AGE (403 session_not_found,
+// which makes auth-js drop it). A logout also ends the sessions' access tokens on /v1.
 import { createRoute } from '@hono/zod-openapi';
 import { endSessions } from '../../auth/gotrue/sessions.ts';
 import { userJson } from '../../auth/gotrue/users.ts';
+import { sessionCache } from '../auth-middleware.ts';
 import { type AppDeps, router } from '../context.ts';
 import { json } from '../openapi.ts';
 import { signedIn } from './guards.ts';
@@ -48,7 +50,8 @@ export function userRoutes(deps: AppDeps) {
   r.openapi(logout, async (c) => {
     const { scope = 'global' } = c.req.valid('query');
     const { user, session } = await signedIn(deps, c, clock());
-    await endSessions(deps.sql, user.id, session?.id, scope);
+    // Dropped from /v1's cache too, so the ended sessions' access tokens stop working here at once.
+    sessionCache(deps).forget(await endSessions(deps.sql, user.id, session?.id, scope));
     return c.body(null, 204);
   });
 

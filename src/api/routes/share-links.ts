@@ -141,6 +141,12 @@ export function shareLinkRoutes(deps: AppDeps) {
 /** Public: the token is the only credential, and opens only its own job. */
 export function sharedRoutes(deps: AppDeps) {
   const r = router();
+  // The token is in the URL: a shared view opened in a browser must not hand it to the next site in a
+  // Referer header. Set after the handler, so refusals (404) carry it too.
+  r.use('/shared/*', async (c, next) => {
+    await next();
+    c.header('Referrer-Policy', 'no-referrer');
+  });
   r.openapi(sharedJob, async (c) => {
     const { token } = c.req.valid('param');
     const job = await sharedTx(deps, token, async (_tx, row) => sharedJobJson(row));

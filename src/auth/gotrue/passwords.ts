@@ -2,6 +2,7 @@
 // users move between bbb and Supabase Auth with their passwords intact.
 import { randomBytes } from 'node:crypto';
 import bcrypt from 'bcryptjs';
+import { isCommonPassword } from './common-passwords.ts';
 import { GotrueError, validationFailed } from './errors.ts';
 
 const BCRYPT_COST = 10;
@@ -23,17 +24,20 @@ export function normaliseEmail(raw: string): string {
   return email;
 }
 
+// GoTrue's 422 weak_password: auth-js turns it into AuthWeakPasswordError with these reasons.
+const weak = (reason: 'length' | 'pwned', message: string) =>
+  new GotrueError(422, 'weak_password', message, { body: { weak_password: { reasons: [reason] } } });
+
 export function checkPasswordStrength(password: string): void {
   if (Buffer.byteLength(password, 'utf8') > MAX_PASSWORD_BYTES) {
     throw validationFailed(`Password cannot be longer than ${MAX_PASSWORD_BYTES} characters`);
   }
   if (password.length < MIN_PASSWORD_LENGTH) {
-    throw new GotrueError(
-      422,
-      'weak_password',
-      `Password should be at least ${MIN_PASSWORD_LENGTH} characters.`,
-      { body: { weak_password: { reasons: ['length'] } } },
-    );
+    throw weak('length', `Password should be at least ${MIN_PASSWORD_LENGTH} characters.`);
+  }
+  if (isCommonPassword(password)) {
+    // GoTrue's wording for a HaveIBeenPwned hit.
+    throw weak('pwned', 'Password is known to be weak and easy to guess, please choose a different one.');
   }
 }
 

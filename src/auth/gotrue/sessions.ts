@@ -6,6 +6,10 @@
 // Every change to a session's tokens first locks the session row (FOR UPDATE), then the token row: two
 // refreshes with the same token run one after the other, the second sees the first's revocation, and the
 // fixed lock order means concurrent refreshes and logouts cannot deadlock.
+//
+// A session also has an absolute lifetime (BBB_SESSION_MAX_AGE) counted from its created_at: past it, refresh
+// refuses and /v1 stops accepting its access tokens. Only id, user_id, created_at and not_after are read,
+// columns both our bootstrap's auth.sessions and GoTrue's own have, so this works on Supabase unchanged.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Sql, TxSql } from '../../db/client.ts';
 import { GotrueError, validationFailed } from './errors.ts';
@@ -15,7 +19,7 @@ type Db = Sql | TxSql;
 export interface SessionRow {
   id: string;
   user_id: string;
-  created_at: Date;
+  created_at: Date | null;
   not_after: Date | null;
 }
 
@@ -25,6 +29,10 @@ export type LogoutScope = 'global' | 'local' | 'others';
 const INSTANCE_ID = '00000000-0000-0000-0000-000000000000';
 const MIN_TOKEN_LENGTH = 12;
 const MAX_TOKEN_LENGTH = 255;
+
+/** Session ids are UUIDs; a claim that is not one never reaches the database. */
+export const isSessionId = (id: string) =>
+  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id);
 
 export const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
@@ -57,13 +65,32 @@ export async function startSession(
   return { session: session!, refreshToken: await issueRefreshToken(tx, session!, null, at) };
 }
 
-const isLive = (s: SessionRow, at: Date) => s.not_after === null || s.not_after > at;
+/** BBB_SESSION_MAX_AGE's default: 30 days from sign-in, however often the session is refreshed. */
+export const DEFAULT_SESSION_MAX_AGE_SECONDS = 30 * 24 * 3600;
 
-/** The session an access token names, if it has not been logged out or revoked. */
-export async function findLiveSession(db: Db, id: string, at: Date): Promise<SessionRow | undefined> {
+/**
+ * Whether a session may still be used at `at`: not revoked (not_after) and younger than the maximum age. A
+ * row without created_at (GoTrue always writes one) cannot show its age, so it counts as ended.
+ */
+export function isLive(
+  s: Pick<SessionRow, 'created_at' | 'not_after'>,
+  at: Date,
+  maxAgeSeconds: number,
+): boolean {
+  if (s.not_after !== null && s.not_after <= at) return false;
+  return s.created_at !== null && s.created_at.getTime() + maxAgeSeconds * 1000 > at.getTime();
+}
+
+/** The session an access token names, if it has not been logged out, revoked or outlived its maximum age. */
+export async function findLiveSession(
+  db: Db,
+  id: string,
+  at: Date,
+  maxAgeSeconds: number,
+): Promise<SessionRow | undefined> {
   const [row] = await db<SessionRow[]>`
     select id, user_id, created_at, not_after from auth.sessions where id = ${id}`;
-  return row && isLive(row, at) ? row : undefined;
+  return row && isLive(row, at, maxAgeSeconds) ? row : undefined;
 }
 
 const notFound = () =>
@@ -77,6 +104,7 @@ export async function rotateRefreshToken(
   sql: Sql,
   token: string,
   at: Date,
+  maxAgeSeconds: number,
 ): Promise<{ session: SessionRow; refreshToken: string }> {
   if (token.length < MIN_TOKEN_LENGTH || token.length > MAX_TOKEN_LENGTH) {
     throw validationFailed('Refresh token is not valid');
@@ -100,7 +128,7 @@ export async function rotateRefreshToken(
                where id = ${session.id} and (not_after is null or not_after > ${at})`;
       return new GotrueError(400, 'refresh_token_already_used', 'Invalid Refresh Token: Already Used');
     }
-    if (!isLive(session, at)) {
+    if (!isLive(session, at, maxAgeSeconds)) {
       return new GotrueError(400, 'session_expired', 'Invalid Refresh Token: Session Expired');
     }
     await tx`update auth.refresh_tokens set revoked = true, updated_at = ${at} where id = ${current.id}`;
@@ -111,18 +139,23 @@ export async function rotateRefreshToken(
   return outcome;
 }
 
-/** Ends sessions the way GoTrue's /logout does: deleting them (their refresh tokens go with them). */
+/**
+ * Ends sessions the way GoTrue's /logout does: deleting them (their refresh tokens go with them). Returns the
+ * ids it ended, so caches of session state can drop them.
+ */
 export async function endSessions(
   sql: Sql,
   userId: string,
   sessionId: string | undefined,
   scope: LogoutScope,
-): Promise<void> {
+): Promise<string[]> {
+  let rows: { id: string }[];
   if (sessionId && scope === 'local') {
-    await sql`delete from auth.sessions where id = ${sessionId} and user_id = ${userId}`;
+    rows = await sql`delete from auth.sessions where id = ${sessionId} and user_id = ${userId} returning id`;
   } else if (sessionId && scope === 'others') {
-    await sql`delete from auth.sessions where user_id = ${userId} and id <> ${sessionId}`;
+    rows = await sql`delete from auth.sessions where user_id = ${userId} and id <> ${sessionId} returning id`;
   } else {
-    await sql`delete from auth.sessions where user_id = ${userId}`;
+    rows = await sql`delete from auth.sessions where user_id = ${userId} returning id`;
   }
+  return rows.map((r) => r.id);
 }
