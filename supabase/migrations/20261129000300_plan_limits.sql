@@ -62,14 +62,27 @@ $$;
 
 -- A job's domain is always its root URL's host: derived here for every insert, whoever makes it, so no job
 -- can name another domain, and neither the jobs INSERT policy nor a tenant needs a domain function. BEFORE,
--- so the policy and the NOT NULL check see the domain; the user info and port are not the host (as the
--- WHATWG parser reads an authority: the host follows its last '@'). SECURITY DEFINER, because it writes a
--- table tenants may not; a trigger function cannot be called directly.
+-- so the policy and the NOT NULL check see the domain. SECURITY DEFINER, because it writes a table tenants
+-- may not; a trigger function cannot be called directly.
+--
+-- The crawler reads the URL with the WHATWG parser, and this regex agrees with it only on plainly written
+-- URLs, such as src/crawler/url.ts makes: the host is what follows the authority's last '@', before any port.
+-- Elsewhere they part: the parser ends the authority at a backslash (https://evil.test\@victim.test/ is
+-- evil.test to it and victim.test to the regex), drops tabs and newlines, trims spaces and control
+-- characters, percent-decodes and IDNA-maps the host. So a root URL with any of those is refused (23514, a
+-- 400 from the API), never guessed at.
 create function public.jobs_set_domain() returns trigger
 language plpgsql security definer set search_path = '' as $$
+declare
+  v_authority text := substring(new.root_url from '^https?://([^/?#]*)');
+  v_host text := substring(v_authority from '^(?:.*@)?(\[[^]]*\]|[^:]*)');
 begin
-  new.domain_id := public.ensure_domain(
-    substring(new.root_url from '^[Hh][Tt][Tt][Pp][Ss]?://(?:[^/?#]*@)?(\[[^]]*\]|[^/:?#]*)'));
+  if v_authority is null or v_host = '' or new.root_url ~ '[[:space:][:cntrl:]]'
+     or v_authority ~ '[^\x21-\x7e]' or strpos(v_authority, '\') > 0 or strpos(v_host, '%') > 0 then
+    raise exception 'root_url must be an http(s) URL written plainly, as bbb normalises it: no backslash, whitespace or control character, and no percent-encoding or non-ASCII character in its host'
+      using errcode = '23514', hint = 'Normalise the URL first (new URL(url).href); the API does.';
+  end if;
+  new.domain_id := public.ensure_domain(v_host);
   return new;
 end
 $$;

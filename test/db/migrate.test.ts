@@ -45,6 +45,14 @@ describe('migrations', () => {
       select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
       where n.nspname = 'public' and c.relkind = 'r' and not c.relrowsecurity`;
     assert.deepEqual([...rls], [], 'every public table has RLS enabled');
+    // Supabase's default privileges: a new function in public is executable by the API roles even once
+    // revoked from public, so a migration must revoke from anon and authenticated by name.
+    await db.sql`create function public.probe() returns integer language sql as 'select 1'`;
+    await db.sql`revoke execute on function public.probe() from public`;
+    const [probe] = await db.sql`
+      select has_function_privilege('anon', 'public.probe()', 'execute') as anon,
+             has_function_privilege('authenticated', 'public.probe()', 'execute') as authenticated`;
+    assert.deepEqual({ ...probe }, { anon: true, authenticated: true });
   });
 
   test('a second run is a no-op', async () => {

@@ -159,6 +159,8 @@ begin
 
   -- Supabase grants the API roles access to public by default and lets RLS decide; mirror that once per
   -- database (default privileges are per database) so a plain PostgreSQL behaves like a Supabase project.
+  -- Functions too: there a function revoked only `from public` is still executable by anon and
+  -- authenticated, so every migration must revoke from them by name, and tests must see the same.
   if not exists (
     select 1 from pg_default_acl d join pg_namespace n on n.oid = d.defaclnamespace
     where n.nspname = 'public' and d.defaclobjtype = 'r'
@@ -166,6 +168,12 @@ begin
     grant usage on schema public to anon, authenticated, service_role;
     alter default privileges in schema public grant all on tables to anon, authenticated, service_role;
     alter default privileges in schema public grant all on sequences to anon, authenticated, service_role;
+  end if;
+  if not exists (
+    select 1 from pg_default_acl d join pg_namespace n on n.oid = d.defaclnamespace
+    where n.nspname = 'public' and d.defaclobjtype = 'f'
+  ) then
+    alter default privileges in schema public grant all on functions to anon, authenticated, service_role;
   end if;
 end
 $bootstrap$;
