@@ -9,6 +9,7 @@ import {
   MAX_PROGRAM_SIZE,
   PatternRefused,
   type Ranges,
+  type Re2Translation,
 } from './linear-regex.ts';
 
 /** How many plain globs a pattern's `{a,b}` lists may expand to. */
@@ -24,17 +25,22 @@ type Token =
 
 const SLASH = 0x2f;
 const NOT_SLASH = '[^/]';
-// A non-empty segment other than `.` and `..`, which `*` and `**` never match (picomatch's rule, dot: true).
-const SEGMENT = '(?:[^/.][^/]*|\\.[^/.][^/]*|\\.\\.[^/]+)';
-// What `**` matches: any number of segments, none of them `.` or `..`; empty segments and "" included.
-const GLOBSTAR = `(?:${SEGMENT}?(?:/${SEGMENT}?)*)`;
+// A non-empty segment other than `.` and `..`, which `*` and `**` never match (picomatch's rule, dot: true):
+// its first one to three characters rule those two out, then anything up to the next `/`.
+const SEGMENT = '(?:(?:[^/.]|\\.[^/.]|\\.\\.[^/])[^/]*)';
+// What `**` matches: any number of segments, none of them `.` or `..`; empty segments and "" included. (Two
+// segments side by side are one segment, never `.` or `..`, so slashes and segments in any order will do.)
+const GLOBSTAR = `(?:/|${SEGMENT})*`;
 
-// Roughly what each part compiles to, in the engine's steps (measured with RE2JS programSize()), so that a
+// At most what each part compiles to, in the engine's steps (measured with RE2JS programSize()), so that a
 // glob too big to run is refused before compiling it, which would itself take long.
-const STEPS = { literal: 1, one: 1, class: 1, star: 2, segment: 14, globstar: 32, glob: 4 } as const;
+const STEPS = { literal: 1, one: 1, class: 1, star: 2, segment: 11, globstar: 16, glob: 6 } as const;
 
-/** RE2 syntax, anchored at both ends, for `glob` (its leading `/` already removed). */
-export function globToRe2(glob: string): string {
+/**
+ * RE2 syntax, anchored at both ends, for `glob` (its leading `/` already removed), and at most how many steps
+ * its program will have.
+ */
+export function globToRe2(glob: string): Re2Translation {
   const globs = expandBraces(glob).map(tokens);
   const steps = globs.reduce((sum, g) => sum + STEPS.glob + g.reduce((n, t) => n + STEPS[t.kind], 0), 0);
   if (steps > MAX_PROGRAM_SIZE) {
@@ -43,7 +49,7 @@ export function globToRe2(glob: string): string {
         'split it into several patterns',
     );
   }
-  return `^(?:${globs.map(plainGlob).join('|')})$`;
+  return { source: `^(?:${globs.map(plainGlob).join('|')})$`, steps };
 }
 
 /** `a{b,c}d` → [abd, acd], nested lists included; a `{…}` without a top-level comma stays literal. */

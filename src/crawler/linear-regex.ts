@@ -2,44 +2,70 @@
 // matches in time linear in the text whatever the pattern, where V8's backtracking RegExp can take exponential
 // time (`(a|a)+$`). Why this engine and not V8's `l` flag or re2-wasm: docs/url-filters.md#the-engine.
 // Everything here speaks RE2 syntax; regex-syntax.ts and glob.ts translate user patterns into it.
-import { RE2JS } from 're2js';
+import { RE2Set } from 're2js';
+import { errorMessage } from '../errors.ts';
 
 /** A pattern the linear-time engine cannot run, or will not because it is too big; `message` says why. */
 export class PatternRefused extends Error {
   override name = 'PatternRefused';
 }
 
-export interface LinearRegex {
-  /** Whether the pattern matches anywhere in `text` (anchor it with ^…$ to match all of it). */
-  test(text: string): boolean;
-}
-
 /**
- * Instructions in a compiled program. Matching is linear in the text but also proportional to the program in
- * the worst case (each instruction can be a live thread at each character), so a huge program is a slow
- * program: `.{1000}.{1000}.{1000}` costs 0.3 s per 2,048-character URL. 1,000 is twice what the longest
- * allowed pattern can spell out without counted repetition.
+ * Instructions in one pattern's program, as regex-syntax.ts and glob.ts estimate it before anything is compiled
+ * (they refuse patterns over it). Matching is linear in the text but also proportional to the program in the worst case (each
+ * instruction can be a live thread at each character), and a job's patterns are matched as one program, so
+ * a job's total is bounded too (JobOptionLimits.patterns.maxTotalSize).
  */
 export const MAX_PROGRAM_SIZE = 1000;
 
 /** Largest `{n,m}` count RE2 accepts. */
 export const MAX_REPEAT = 1000;
 
-/** Compiles RE2 syntax; throws PatternRefused when the engine refuses it or the program is too big. */
-export function compileLinear(source: string): LinearRegex {
-  let compiled: RE2JS;
-  try {
-    compiled = RE2JS.compile(source);
-  } catch (err) {
-    throw new PatternRefused(`the linear-time engine cannot run it (${(err as Error).message})`);
+/**
+ * Memory for one set's lazy DFA. re2js's default, 8 MB, is per program: with one program per pattern, a job
+ * of 98 patterns whose DFAs a hostile site's URLs kept missing held 426 MB after four URLs. A set that runs
+ * out falls back to the NFA, which is no slower than a DFA that keeps missing (bench/filters.ts).
+ */
+const DFA_MEMORY = 256 * 1024;
+
+/** A user's pattern written out in RE2 syntax, with an estimate of its program's size made before compiling. */
+export interface Re2Translation {
+  source: string;
+  steps: number;
+}
+
+/**
+ * Patterns compiled together into one program (an RE2Set): one pass over a text answers for all of them,
+ * whatever their number, with one DFA cache of bounded memory. Add every pattern, then compile, then match.
+ */
+export class LinearSet {
+  private readonly set = new RE2Set(RE2Set.UNANCHORED, 0, DFA_MEMORY);
+  /** The caller's id of each pattern, by its index in the set. */
+  private readonly ids: number[] = [];
+
+  get size(): number {
+    return this.ids.length;
   }
-  if (compiled.programSize() > MAX_PROGRAM_SIZE) {
-    throw new PatternRefused(
-      `it compiles to ${compiled.programSize()} steps, more than the ${MAX_PROGRAM_SIZE} allowed; ` +
-        'use + or * instead of large {n} counts, or split it into several patterns',
-    );
+
+  /** Parses `source` (RE2 syntax) into the set under `id`; throws PatternRefused when RE2 refuses it. */
+  add(source: string, id: number): void {
+    try {
+      this.set.add(source);
+    } catch (err) {
+      throw new PatternRefused(`the linear-time engine cannot run it (${errorMessage(err)})`);
+    }
+    this.ids.push(id);
   }
-  return { test: (text) => compiled.test(text) };
+
+  compile(): void {
+    if (this.ids.length > 0) this.set.compile();
+  }
+
+  /** The ids of the patterns that match somewhere in `text` (anchor them with ^…$ to match all of it). */
+  matches(text: string): number[] {
+    if (this.ids.length === 0) return [];
+    return this.set.match(text).map((index) => this.ids[index]!);
+  }
 }
 
 /** Inclusive code point ranges, sorted and disjoint once normalised. */
@@ -79,11 +105,18 @@ export function literal(c: number): string {
 
 /**
  * RE2 syntax for a set of characters. Written out as ranges rather than with RE2's own `\s` or `.`, whose
- * meaning differs from JavaScript's; an empty set (JavaScript's `[]`) matches nothing, as there.
+ * meaning differs from JavaScript's, and as `[^…]` when that is shorter (RE2's `[^…]` takes line breaks too);
+ * an empty set (JavaScript's `[]`) matches nothing, as there.
  */
 export function characterClass(ranges: Ranges): string {
   const merged = normaliseRanges(ranges);
   if (merged.length === 0) return `[^\\x{0}-\\x{${MAX_CODE_POINT.toString(16)}}]`;
-  const body = merged.map(([lo, hi]) => (lo === hi ? literal(lo) : `${literal(lo)}-${literal(hi)}`));
-  return `[${body.join('')}]`;
+  const outside = complementRanges(merged);
+  return outside.length > 0 && outside.length < merged.length
+    ? `[^${classBody(outside)}]`
+    : `[${classBody(merged)}]`;
+}
+
+function classBody(ranges: Ranges): string {
+  return ranges.map(([lo, hi]) => (lo === hi ? literal(lo) : `${literal(lo)}-${literal(hi)}`)).join('');
 }

@@ -11,6 +11,7 @@ import {
   MAX_REPEAT,
   PatternRefused,
   type Ranges,
+  type Re2Translation,
 } from './linear-regex.ts';
 
 const DIGIT: Ranges = [[0x30, 0x39]];
@@ -47,10 +48,11 @@ const parser = new RegExpParser();
  * valid JavaScript (the caller checks with `new RegExp`). Throws PatternRefused for what cannot run in linear
  * time or would compile too big, before anything is compiled.
  */
-export function regexToRe2(source: string): string {
+export function regexToRe2(source: string): Re2Translation {
   const pattern = parser.parsePattern(source, 0, source.length, { unicode: false });
-  checkSize(pattern);
-  return alternatives(pattern.alternatives);
+  // The program also has its start and its match.
+  const steps = checkSize(pattern) + 2;
+  return { source: alternatives(pattern.alternatives), steps };
 }
 
 function alternatives(alts: AST.Alternative[]): string {
@@ -68,6 +70,7 @@ function element(node: AST.Element): string {
       }
       return literal(node.value);
     case 'CharacterSet':
+      return characterSet(node);
     case 'CharacterClass':
       return characterClass(ranges(node));
     case 'Assertion':
@@ -155,6 +158,19 @@ function repeats(node: AST.Node): boolean {
   }
 }
 
+// `\S`, `.` and the like written out are long (a dozen ranges); a pattern of 250 `\S` would rebuild each.
+const setSyntax = new Map<string, string>();
+
+function characterSet(node: AST.CharacterSet): string {
+  const key = node.raw;
+  let syntax = setSyntax.get(key);
+  if (syntax === undefined) {
+    syntax = characterClass(ranges(node));
+    setSyntax.set(key, syntax);
+  }
+  return syntax;
+}
+
 function ranges(node: AST.CharacterSet | AST.CharacterClass | AST.CharacterClassElement): Ranges {
   switch (node.type) {
     case 'Character':
@@ -181,7 +197,7 @@ function ranges(node: AST.CharacterSet | AST.CharacterClass | AST.CharacterClass
  * pattern can stand for a huge program (and compiling it would itself take long). An estimate in the engine's
  * steps; compileLinear checks the real program size afterwards.
  */
-function checkSize(pattern: AST.Pattern): void {
+function checkSize(pattern: AST.Pattern): number {
   const size = (node: AST.Node): number => {
     switch (node.type) {
       case 'Pattern':
@@ -191,17 +207,20 @@ function checkSize(pattern: AST.Pattern): void {
       case 'Alternative':
         return node.elements.reduce((sum, e) => sum + size(e), 0);
       case 'Quantifier': {
-        const copies = node.max === Number.POSITIVE_INFINITY ? node.min + 1 : Math.max(node.max, 1);
-        return size(node.element) * copies + 1;
+        // RE2 writes `x{2,5}` as `xx(?:x(?:x(?:x)?)?)?`: five copies and three optional steps; `x{2,}` as `xxx*`.
+        if (node.max === Number.POSITIVE_INFINITY) return size(node.element) * (node.min + 1) + 1;
+        return size(node.element) * Math.max(node.max, 1) + (node.max - node.min) + 1;
       }
       default:
         return 1;
     }
   };
-  if (size(pattern) > MAX_PROGRAM_SIZE) {
+  const steps = size(pattern);
+  if (steps > MAX_PROGRAM_SIZE) {
     throw new PatternRefused(
       `it would compile to more than ${MAX_PROGRAM_SIZE} steps ({n} copies what it repeats n times); ` +
         'use + or * instead of large counts, or split it into several patterns',
     );
   }
+  return steps;
 }

@@ -16,9 +16,12 @@ export const JobOptionLimits = {
   maxAttempts: { min: 1, max: 20 },
   /**
    * Include or exclude patterns: how many per list, and characters per pattern (src/crawler/filters.ts refuses
-   * longer ones; matching costs grow with the pattern, see docs/url-filters.md).
+   * longer ones; matching costs grow with the pattern, see docs/url-filters.md). `maxTotalSize` bounds what
+   * compiling a job's patterns costs, synchronous CPU on the API's event loop: each pattern counts its length,
+   * the length of its RE2 translation and its program's estimated steps, at about 0.3 µs each, so a job's
+   * validation stays under about 4 ms (npm run bench:filters, docs/url-filters.md#limits).
    */
-  patterns: { max: 100, maxLength: 500 },
+  patterns: { max: 100, maxLength: 500, maxTotalSize: 10_000 },
 } as const;
 
 /** A job's max_pages when the request leaves it out: the default, or the plan's pages per job if lower. */

@@ -5,7 +5,7 @@ import { compileFilters } from '../../src/crawler/filters.ts';
 import { JobOptionLimits } from '../../src/queue/job-options.ts';
 import { insertJob } from '../../src/queue/jobs.ts';
 import { apiFixture, type TestUser } from '../support/api.ts';
-import { REDOS_SHAPES } from '../support/redos.ts';
+import { HOSTILE_PATH_LENGTH, REDOS_SHAPES } from '../support/redos.ts';
 
 const api = await apiFixture();
 const { sql } = api.db;
@@ -147,7 +147,7 @@ describe('POST /v1/jobs', () => {
 
   test('tenant URL patterns: what cannot run in linear time is 400; the ReDoS shapes are safe to match', async () => {
     const { user } = await member();
-    const { max, maxLength } = JobOptionLimits.patterns;
+    const { max, maxLength, maxTotalSize } = JobOptionLimits.patterns;
     const refused: Array<[Record<string, unknown>, RegExp]> = [
       [{ include: ['/(?=a)b/'] }, /include\.0: .*lookahead .* cannot run in linear time/],
       [{ exclude: ['/docs/**', '/(a)\\1/'] }, /exclude\.1: .*backreferences .* spell out the repeated text/],
@@ -159,6 +159,10 @@ describe('POST /v1/jobs', () => {
         { include: Array.from({ length: max + 1 }, (_, i) => `/p${i}/**`) },
         new RegExp(`at most ${max} include patterns`),
       ],
+      [
+        { exclude: Array.from({ length: Math.ceil(maxTotalSize / 900) + 1 }, (_, i) => `/x${i}[0-9]{900}/`) },
+        new RegExp(`exclude\\.\\d+: .*more than the ${maxTotalSize.toLocaleString('en')} a job may have`),
+      ],
     ];
     for (const [options, message] of refused) {
       const res = await user.call('POST', '/v1/jobs', { url: 'https://redos.example/', ...options });
@@ -167,12 +171,16 @@ describe('POST /v1/jobs', () => {
       assert.match(JSON.stringify(res.body.error), message);
     }
     // Accepted, and the stored patterns, compiled as a worker compiles them, answer at once on a hostile URL.
-    for (const [pattern, hostilePath, matchingPath] of REDOS_SHAPES) {
+    for (const { pattern, hostilePath, matchingPath } of REDOS_SHAPES) {
       const res = await user.call('POST', '/v1/jobs', { url: 'https://redos.example/', include: [pattern] });
       assert.equal(res.status, 201, JSON.stringify(res.body));
       assert.deepEqual(res.body.options.include, [pattern]);
       const filter = compileFilters({ include: res.body.options.include });
-      assert.equal(filter.test(`https://redos.example${hostilePath}`).ok, false, pattern);
+      assert.equal(
+        filter.test(`https://redos.example${hostilePath(HOSTILE_PATH_LENGTH)}`).ok,
+        false,
+        pattern,
+      );
       assert.equal(filter.test(`https://redos.example${matchingPath}`).ok, true, pattern);
     }
   });

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compileFilters, InvalidFilterError, validateFilterPattern } from '../../src/crawler/filters.ts';
+import {
+  compileFilters,
+  InvalidFilterError,
+  tryCompileFilters,
+  validateFilterPattern,
+} from '../../src/crawler/filters.ts';
+import { JobOptionLimits } from '../../src/queue/job-options.ts';
 
 const site = 'https://example.com';
 
@@ -141,7 +147,7 @@ describe('compileFilters: invalid patterns', () => {
 });
 
 // Tenants write the patterns and serve the URLs they are matched against, so matching must take time linear in
-// the URL whatever the pattern (docs/url-filters.md#the-engine). Never timed here: bench/crawler.ts measures.
+// the URL whatever the pattern (docs/url-filters.md#the-engine). Never timed here: bench/filters.ts measures.
 describe('compileFilters: linear-time matching', () => {
   it('never runs a backtracking RegExp while matching', () => {
     const filter = compileFilters({
@@ -212,7 +218,8 @@ describe('compileFilters: what the linear-time engine cannot run is refused, say
     ['/x\\', /lone "\\"/],
     ['/x/[z-a]', /backwards/],
     ['/x/{a,b}{c,d}{e,f}{g,h}{i,j}{k,l}', /more than 32 globs/],
-    [`/${'**/'.repeat(40)}x`, /more than the 1000 allowed/],
+    ['/a{1,600}/', /would compile to more than 1000 steps/], // x{1,n} is n copies and n - 1 optional steps
+    [`/${'**/a/'.repeat(60)}x`, /more than the 1000 allowed/],
   ];
   for (const [pattern, reason] of cases) {
     it(`refuses ${JSON.stringify(pattern.slice(0, 40))}`, () => {
@@ -333,10 +340,89 @@ describe('compileFilters: glob details', () => {
     ['/a+b@c$d^e.f', '/a+b@c$d^e.f', true],
     ['/a.b', '/axb', false],
     ['/**', '/', true],
+    ['/blog/**', '/blog/..x/...', true], // only `.` and `..` themselves are refused
+    ['/blog/**', '/blog/a./.b', true],
+    ['/blog/**', '/blog/x/.', false],
+    ['/**/x', '/./x', false],
+    ['/a/*/b', '/a/../b', false],
+    ['/a/*/b', '/a/.../b', true],
   ];
   for (const [pattern, path, expected] of cases) {
     it(`${pattern} ${expected ? 'matches' : 'does not match'} ${path}`, () => {
       assert.equal(matches(pattern, path), expected);
     });
   }
+});
+
+// Compiling runs on the API's event loop when a job is submitted, so what a job's patterns may cost to compile
+// is bounded as a whole (JobOptionLimits.patterns.maxTotalSize), not only pattern by pattern.
+describe('tryCompileFilters: the job budget', () => {
+  const { maxTotalSize } = JobOptionLimits.patterns;
+  // About 900 steps each: allowed alone, and a dozen of them together pass a budget of 10,000.
+  const big = (count: number) => Array.from({ length: count }, (_, i) => `/x${i}[0-9]{900}/`);
+  const overBudget = Math.ceil(maxTotalSize / 900) + 1;
+
+  it('counts every pattern: its length, its translation and its steps', () => {
+    const one = tryCompileFilters({ include: ['/blog/**'] });
+    const two = tryCompileFilters({ include: ['/blog/**'], exclude: ['/blog/**'] });
+    assert.ok('filter' in one && 'filter' in two);
+    assert.ok(one.size > '/blog/**'.length);
+    assert.equal(two.size, 2 * one.size);
+    // Refused patterns count too: checking them had a cost.
+    const refused = tryCompileFilters({ include: ['/(?=a)b/'] });
+    assert.ok('problems' in refused);
+    assert.equal(refused.size, '/(?=a)b/'.length);
+  });
+
+  it('refuses patterns each allowed alone once together they pass the budget, and says what to do', () => {
+    for (const pattern of big(overBudget)) assert.equal(validateFilterPattern(pattern), undefined);
+    const result = tryCompileFilters({ exclude: big(overBudget) });
+    assert.ok('problems' in result);
+    assert.equal(result.problems.length, 1);
+    const [{ list, index, error }] = result.problems as [(typeof result.problems)[0]];
+    assert.equal(list, 'exclude');
+    assert.ok(index < overBudget);
+    assert.equal(error.pattern, big(overBudget)[index]);
+    assert.match(
+      error.message,
+      new RegExp(
+        `come to [\\d,]+ in size, more than the ${maxTotalSize.toLocaleString('en')} a job may have.*` +
+          'use fewer or shorter patterns',
+      ),
+    );
+    // What was compiled before the budget ran out stays within it.
+    assert.ok(result.size > maxTotalSize && result.size < maxTotalSize + 1000);
+  });
+
+  it('reports the problems before the budget ran out, and checks nothing after it', () => {
+    const result = tryCompileFilters({
+      include: ['/(?=a)b/', ...big(overBudget), '/(a)\\1/'],
+      exclude: ['/(?<=a)b/'],
+    });
+    assert.ok('problems' in result);
+    assert.deepEqual(
+      result.problems.map((p) => [p.list, /lookahead|come to/.exec(p.error.message)?.[0]]),
+      [
+        ['include', 'lookahead'],
+        ['include', 'come to'],
+      ],
+    );
+  });
+
+  it('stops a worker as it stops the API: compileFilters refuses the same list', () => {
+    assert.throws(
+      () => compileFilters({ include: big(overBudget) }),
+      (err: unknown) => err instanceof InvalidFilterError && /a job may have/.test(err.message),
+    );
+  });
+
+  it('leaves room for many everyday patterns', () => {
+    const result = tryCompileFilters({
+      include: Array.from({ length: 50 }, (_, i) => `/section-${i}/**`),
+      exclude: Array.from({ length: 50 }, (_, i) => `/^\\/section-${i}\\/\\d+$/`),
+    });
+    assert.ok('filter' in result, JSON.stringify('problems' in result && result.problems[0]?.error.message));
+    assert.equal(result.filter.test('https://example.com/section-7/a/b').ok, true);
+    assert.equal(result.filter.test('https://example.com/section-7/42').ok, false);
+  });
 });

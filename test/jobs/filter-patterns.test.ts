@@ -1,6 +1,6 @@
 // Tenant include/exclude patterns through the job service (CLI, API, webhooks all create jobs here): what the
 // linear-time engine cannot run is refused at submission, by name; what it can run matches a hostile URL the
-// way a worker will, from the stored job. No timing: bench/crawler.ts measures the cost.
+// way a worker will, from the stored job. No timing: bench/filters.ts measures the cost.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { admitUrl, createCrawlContext } from '../../src/crawler/crawl-context.ts';
@@ -8,7 +8,7 @@ import { createJob, JobValidationError } from '../../src/jobs/job-service.ts';
 import { JobOptionLimits } from '../../src/queue/job-options.ts';
 import { createOrganisation } from '../../src/queue/jobs.ts';
 import { testDatabase } from '../support/db.ts';
-import { REDOS_SHAPES } from '../support/redos.ts';
+import { HOSTILE_PATH_LENGTH, REDOS_SHAPES } from '../support/redos.ts';
 
 const db = await testDatabase();
 const org = await createOrganisation(db.sql, 'Filter patterns');
@@ -24,7 +24,7 @@ async function refusal(input: Partial<Parameters<typeof createJob>[1]>): Promise
 
 describe('job service: tenant URL patterns', () => {
   test('the ReDoS shapes are stored, and the stored job rejects a hostile URL as a worker would', async () => {
-    for (const [pattern, hostilePath, matchingPath] of REDOS_SHAPES) {
+    for (const { pattern, hostilePath, matchingPath } of REDOS_SHAPES) {
       const { job } = await createJob(db.sql, {
         url: 'https://shapes.example/',
         organisationId: org,
@@ -39,7 +39,7 @@ describe('job service: tenant URL patterns', () => {
         const admission = admitUrl(`https://shapes.example${path}`, ctx);
         return admission.ok || admission.reason;
       };
-      assert.equal(verdict(hostilePath), 'not_included', pattern);
+      assert.equal(verdict(hostilePath(HOSTILE_PATH_LENGTH)), 'not_included', pattern);
       assert.equal(verdict(matchingPath), true, pattern);
     }
   });
@@ -70,14 +70,34 @@ describe('job service: tenant URL patterns', () => {
     assert.deepEqual(long.issues, [
       { path: 'exclude.0', message: `each exclude pattern is at most ${maxLength} characters` },
     ]);
-    const many = await refusal({ include: Array.from({ length: max + 1 }, (_, i) => `/p${i}/**`) });
+    const many = await refusal({ include: Array.from({ length: max + 1 }, (_, i) => `*.x${i}`) });
     assert.deepEqual(many.issues, [{ path: 'include', message: `at most ${max} include patterns` }]);
-    // Exactly at the bounds is fine.
+    // Exactly at the bounds is fine (with small patterns: big ones meet the job's size budget first).
     const { job } = await createJob(db.sql, {
       url: 'https://bounds.example/',
       organisationId: org,
-      include: [`/${'a'.repeat(maxLength - 1)}`, ...Array.from({ length: max - 1 }, (_, i) => `/p${i}/**`)],
+      include: [`/${'a'.repeat(maxLength - 1)}`, ...Array.from({ length: max - 1 }, (_, i) => `*.x${i}`)],
     });
     assert.equal(job.include_patterns.length, max);
+  });
+
+  test('patterns each allowed alone but too big together are refused where they pass the budget', async () => {
+    const { maxTotalSize } = JobOptionLimits.patterns;
+    // Each compiles to about 900 steps: allowed alone, and enough of them pass any budget below 90,000.
+    const big = Array.from({ length: Math.ceil(maxTotalSize / 900) + 1 }, (_, i) => `/x${i}[0-9]{900}/`);
+    const err = await refusal({ include: ['/(?=a)/', ...big], exclude: ['/(?=never checked)/'] });
+    const last = err.issues[err.issues.length - 1]!;
+    assert.equal(err.issues.length, 2);
+    assert.match(err.issues[0]!.message, /lookahead/);
+    assert.match(last.path, /^include\.\d+$/);
+    assert.match(
+      last.message,
+      new RegExp(
+        `more than the ${maxTotalSize.toLocaleString('en')} a job may have.*use fewer or shorter patterns`,
+      ),
+    );
+    const [rows] = await db.sql`select count(*)::int as n from jobs j join domains d on d.id = j.domain_id
+      where d.host = 'refused.example'`;
+    assert.equal(rows?.n, 0);
   });
 });
