@@ -178,6 +178,13 @@ create index tasks_claimable_idx on public.tasks (job_id, priority desc, id) whe
 create index tasks_running_idx on public.tasks (job_id) where status = 'running';
 -- Promotion of due retries, and skipping a stopped job's retries.
 create index tasks_retrying_idx on public.tasks (job_id, run_after) where status = 'retrying';
+-- A job's tasks in id order, a page at a time: the export's pages and the tasks list's default sort. Without it
+-- a page reads either the whole job through unique (job_id, url), which holds a job's tasks in url order, or
+-- the primary key from the start, past every other job's tasks. No index here can serve instead: the unique
+-- one's second column must be url for the per-job dedup, and the claim index holds only pending tasks. It
+-- costs one more entry per insert; neither column ever changes, so updates stay HOT. Queries reach it with
+-- jobIdRange (src/api/jobs/task-query.ts): `job_id = $1 order by id` alone can still walk the primary key.
+create index tasks_job_id_idx on public.tasks (job_id, id);
 
 -- One row per organisation per UTC day, bumped by claim_tasks: the counter the daily page quota reads, so
 -- enforcing it never counts tasks.

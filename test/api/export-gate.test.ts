@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ApiError } from '../../src/api/errors.ts';
-import { ExportGate, Semaphore } from '../../src/api/jobs/export-gate.ts';
+import { ExportGate, Semaphore, WaitTimeout } from '../../src/api/jobs/export-gate.ts';
 import { EXPORT_LIMITS, type ExportLimits, exportLimits } from '../../src/api/jobs/export-limits.ts';
 import type { Sql } from '../../src/db/client.ts';
 
@@ -100,6 +100,50 @@ describe('Semaphore', () => {
     const both = again.map((w) => semaphore.run(() => w.promise));
     for (const w of again) w.resolve();
     await Promise.all(both);
+  });
+});
+
+describe('Semaphore waits', () => {
+  test('a wait that runs out throws WaitTimeout and leaves the queue; its work never runs', async () => {
+    const semaphore = new Semaphore(1);
+    const held = deferred();
+    const holder = semaphore.run(() => held.promise);
+    const later = deferred();
+    let ran = 0;
+    // Queued ahead of a patient caller, gives up first; the patient one is next when the permit comes back.
+    const impatient = semaphore.run(async () => {
+      ran++;
+    }, 1);
+    const patient = semaphore.run(async () => {
+      await later.promise;
+      return 'patient';
+    });
+    await assert.rejects(impatient, WaitTimeout);
+    held.resolve();
+    await holder;
+    later.resolve();
+    assert.equal(await patient, 'patient');
+    assert.equal(ran, 0);
+    // One permit, free again: had the lapsed waiter kept its place, it would now hold it.
+    assert.equal(await semaphore.run(async () => 'free', 1), 'free');
+  });
+
+  test('the gate turns a lapsed wait into a 503 exports_busy naming the wait', async () => {
+    const gate = new ExportGate(limits({ dbConnections: 1, connectionWaitMs: 1 }));
+    const held = deferred();
+    const holder = gate.withConnection(() => held.promise);
+    await assert.rejects(
+      gate.withConnection(async () => {}),
+      (err: unknown) => {
+        assert.ok(err instanceof ApiError);
+        assert.equal(err.status, 503);
+        assert.equal(err.code, 'exports_busy');
+        assert.match(err.message, /waited 0\.001 s for the database and got no turn/);
+        return true;
+      },
+    );
+    held.resolve();
+    await holder;
   });
 });
 

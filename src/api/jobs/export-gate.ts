@@ -1,7 +1,8 @@
 // Admission and database budget for a process's exports (limits in export-limits.ts). A slot is taken before
 // the export touches the database and given back when it ends however it ends; a refusal is a 429 in the
 // API's one error shape. Page transactions queue for one of the exports' few connections, so exports can
-// never take the pool from API requests, only wait on each other.
+// never take the pool from API requests, only wait on each other, and for a bounded time: a wait that runs
+// out is a 503 exports_busy, which the export answers with if it has sent nothing yet.
 import { ApiError } from '../errors.ts';
 import type { ExportLimits } from './export-limits.ts';
 
@@ -44,13 +45,29 @@ export class ExportGate {
     };
   }
 
-  /** Runs `fn` (one page's transaction) holding one of the exports' database connections. */
-  withConnection<T>(fn: () => Promise<T>): Promise<T> {
-    return this.connections.run(fn);
+  /**
+   * Runs `fn` (one page's transaction) holding one of the exports' database connections; throws a 503
+   * exports_busy if none comes free within connectionWaitMs.
+   */
+  async withConnection<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await this.connections.run(fn, this.limits.connectionWaitMs);
+    } catch (err) {
+      if (!(err instanceof WaitTimeout)) throw err;
+      throw new ApiError(
+        503,
+        'exports_busy',
+        `the server's exports waited ${this.limits.connectionWaitMs / 1000} s for the database and got no turn: try again in a minute`,
+      );
+    }
   }
 }
 
 const exports = (n: number) => `${n} ${n === 1 ? 'export' : 'exports'}`;
+
+export class WaitTimeout extends Error {
+  override name = 'WaitTimeout';
+}
 
 /** At most `permits` calls of run() at once; the others wait their turn, first come first served. */
 export class Semaphore {
@@ -59,8 +76,9 @@ export class Semaphore {
 
   constructor(private readonly permits: number) {}
 
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.active >= this.permits) await new Promise<void>((resolve) => this.waiting.push(resolve));
+  /** Runs `fn` once a permit is free; if none is within `waitMs`, throws WaitTimeout and `fn` never runs. */
+  async run<T>(fn: () => Promise<T>, waitMs = Number.POSITIVE_INFINITY): Promise<T> {
+    if (this.active >= this.permits) await this.wait(waitMs);
     else this.active++;
     try {
       return await fn();
@@ -70,5 +88,22 @@ export class Semaphore {
       if (next) next();
       else this.active--;
     }
+  }
+
+  private wait(waitMs: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const take = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      // Whichever comes first wins: a permit handed over clears the timer, a timeout leaves the queue.
+      const timer = Number.isFinite(waitMs)
+        ? setTimeout(() => {
+            this.waiting.splice(this.waiting.indexOf(take), 1);
+            reject(new WaitTimeout(`no permit within ${waitMs} ms`));
+          }, waitMs)
+        : undefined;
+      this.waiting.push(take);
+    });
   }
 }

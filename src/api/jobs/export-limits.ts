@@ -1,7 +1,9 @@
 // The limits of streamed exports (GET /v1/jobs/:id/export), each defined here once. An export has no row cap,
 // so what bounds it is time and concurrency: a client that stops reading is cut off, a user and a process
 // run only so many at once, and all of a process's exports share a few database connections, so the rest of
-// the pool stays free for API requests however many exports are open (docs/api.md, "Exports").
+// the pool stays free for API requests however many exports are open. Waiting for one of those connections,
+// and each statement on it, are bounded too, so a stuck database or lock ends exports instead of piling them
+// up (docs/api.md, "Exports").
 import type { Sql } from '../../db/client.ts';
 
 export interface ExportLimits {
@@ -13,7 +15,11 @@ export interface ExportLimits {
   perProcess: number;
   /** Pool connections the process's exports may use at once (each only for one page's short transaction). */
   dbConnections: number;
-  /** Rows per page: one short transaction each, so larger pages mean fewer scans of the job's tasks. */
+  /** How long a page may wait for one of those connections before the export gives up (503, or a cut body). */
+  connectionWaitMs: number;
+  /** statement_timeout in a page's transaction: a page is one index range, so this much means it is stuck. */
+  statementTimeoutMs: number;
+  /** Rows per page: one short transaction each, so larger pages mean fewer round trips. */
   pageRows: number;
 }
 
@@ -22,6 +28,8 @@ export const EXPORT_LIMITS: Readonly<ExportLimits> = {
   perUser: 2,
   perProcess: 16,
   dbConnections: 2,
+  connectionWaitMs: 15_000,
+  statementTimeoutMs: 5_000,
   pageRows: 1000,
 };
 

@@ -1,10 +1,12 @@
 // Streams every task of a job as CSV or one JSON array, however many there are, without holding the database
-// while the client reads. Rows are read a page at a time, keyset by id, each page in its own short asUser
-// transaction (so RLS decides every page, and a job the user can no longer see ends the export) on one of
-// the exports' few connections (export-gate.ts); between pages nothing is held but the last id. Each write
-// must be taken by the client within the idle deadline, or the connection is cut (response-body.ts); a
-// client that goes away ends the export too, and however it ends, its slot is given back. A running job's
-// export is not one snapshot: a page sees tasks as they are when it is read; each task appears once, by id.
+// while the client reads. Rows are read a page at a time, keyset by id through tasks_job_id_idx, each page in
+// its own short asUser transaction (so RLS decides every page, and a job the user can no longer see ends the
+// export) on one of the exports' few connections (export-gate.ts), waited for and run under time limits;
+// between pages nothing is held but the last id. Each write must be taken by the client within the idle
+// deadline, or the connection is cut (response-body.ts); a client that goes away ends the export too, and
+// however it ends, its slot is given back. What goes wrong before the first byte is an error answer; after
+// it, the body stops short. A running job's export is not one snapshot: a page sees tasks as they are when it
+// is read; each task appears once, by id.
 import type { Context } from 'hono';
 import type { TxSql } from '../../db/client.ts';
 import { log } from '../../log.ts';
@@ -15,9 +17,12 @@ import { userTx } from '../user-db.ts';
 import type { ExportGate } from './export-gate.ts';
 import { jobVisible } from './job-view.ts';
 import { IdleTimeout, ResponseBody } from './response-body.ts';
-import { type TaskJson, type TaskRow, taskColumns, taskJson } from './task-query.ts';
+import { byIdPlan, jobIdRange, type TaskJson, type TaskRow, taskColumns, taskJson } from './task-query.ts';
 
 export type ExportFormat = 'csv' | 'json';
+
+// statement_timeout's cancellation (and any other): the page did not finish in time.
+const QUERY_CANCELED = '57014';
 
 // The CSV has the Task JSON's fields, in the same order.
 const CSV_COLUMNS: ReadonlyArray<keyof TaskJson> = [
@@ -67,9 +72,18 @@ const FORMATS: Record<ExportFormat, Format> = {
   },
 };
 
+/** One page of the export: up to `rows` of the job's tasks after task `afterId`; run it under byIdPlan. */
+export function exportPage(tx: TxSql, jobId: string, afterId: number | undefined, rows: number) {
+  return tx<TaskRow[]>`
+    select ${taskColumns(tx)} from tasks t
+    where ${jobIdRange(tx, jobId, 'asc', afterId)}
+    order by t.job_id, t.id limit ${rows}`;
+}
+
 /**
  * Takes one of the user's export slots (or throws a 429), checks that the job is visible (or throws: a normal
- * 404), and returns the response whose body is then read page by page.
+ * 404; a 503 if the database does not answer in time), and returns the response whose body is then read
+ * page by page.
  */
 export async function exportTasks(
   deps: AppDeps,
@@ -78,7 +92,7 @@ export async function exportTasks(
   jobId: string,
   format: ExportFormat,
 ): Promise<Response> {
-  const { pageRows, idleTimeoutMs } = gate.limits;
+  const { pageRows, idleTimeoutMs, statementTimeoutMs } = gate.limits;
   const f = FORMATS[format];
   const headers = {
     'content-type': f.contentType,
@@ -90,8 +104,18 @@ export async function exportTasks(
   const asUser = <T>(fn: (tx: TxSql) => Promise<T>) =>
     gate.withConnection(() =>
       userTx(deps, c, async (tx) => {
+        await tx`select set_config('statement_timeout', ${String(statementTimeoutMs)}, true), ${byIdPlan(tx)}`;
         if (!(await jobVisible(tx, jobId))) throw notFound('job');
         return fn(tx);
+      }).catch((err: unknown) => {
+        if ((err as { code?: unknown })?.code !== QUERY_CANCELED) throw err;
+        throw new ApiError(
+          503,
+          'exports_busy',
+          `the database did not answer the export within ${statementTimeoutMs / 1000} s: try again in a minute`,
+          undefined,
+          { cause: err },
+        );
       }),
     );
   try {
@@ -112,12 +136,7 @@ export async function exportTasks(
     await body.send(f.head);
     let after: number | undefined;
     for (;;) {
-      const rows = await asUser(
-        (tx) => tx<TaskRow[]>`
-          select ${taskColumns(tx)} from tasks t
-          where t.job_id = ${jobId}::uuid ${after === undefined ? tx`` : tx`and t.id > ${after}::bigint`}
-          order by t.id limit ${pageRows}`,
-      );
+      const rows = await asUser((tx) => exportPage(tx, jobId, after, pageRows));
       if (rows.length > 0) await body.send(f.rows(rows.map(taskJson), after === undefined));
       if (rows.length < pageRows) break;
       after = rows.at(-1)!.id;

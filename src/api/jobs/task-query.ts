@@ -114,16 +114,40 @@ function sortColumn(tx: TxSql, sort: TaskListFilters['sort']) {
 }
 
 /**
- * The keyset condition for rows after `cursor`, in `ORDER BY <col> <dir> NULLS LAST, id <dir>`: past the
- * cursor's value, or at it with a later id, or (while still among values) any null; among nulls, a later id.
+ * A job's tasks past task `pastId` (from its first when undefined), for `order by t.job_id <dir>, t.id <dir>`:
+ * a range of tasks_job_id_idx, from (job, pastId) to the job's end. Written as `job_id = $1 and id > $2 order
+ * by id`, the planner may instead walk the primary key and filter by job, reading every other job's tasks on
+ * the way: a job's tasks are together in id order, but the statistics cannot say so. A row comparison and a
+ * bound leave job_id a range rather than a constant, so only tasks_job_id_idx yields that order unsorted, and
+ * byIdPlan keeps the planner from sorting something else.
+ */
+export function jobIdRange(tx: TxSql, jobId: string, order: 'asc' | 'desc', pastId: number | undefined) {
+  if (order === 'asc') {
+    return tx`(t.job_id, t.id) > (${jobId}::uuid, ${pastId ?? 0}::bigint) and t.job_id <= ${jobId}::uuid`;
+  }
+  return pastId === undefined
+    ? tx`t.job_id >= ${jobId}::uuid and t.job_id <= ${jobId}::uuid`
+    : tx`(t.job_id, t.id) < (${jobId}::uuid, ${pastId}::bigint) and t.job_id >= ${jobId}::uuid`;
+}
+
+/**
+ * Settings, for the rest of the transaction, under which a jobIdRange query reads only its page: with sorts
+ * off, the one plan left that needs none is that index's, whatever the statistics say about the job (a
+ * bitmap scan, or unique (job_id, url) with an incremental sort, reads the whole job). For a select list.
+ */
+export function byIdPlan(tx: TxSql) {
+  return tx`set_config('enable_sort', 'off', true), set_config('enable_incremental_sort', 'off', true)`;
+}
+
+/**
+ * The keyset condition for rows after `cursor` in a sort other than id's, `ORDER BY <col> <dir> NULLS LAST,
+ * id <dir>`: past the cursor's value, or at it with a later id, or (while still among values) any null; among
+ * nulls, a later id. url is never null, so past it is a row comparison alone, which lets unique (job_id, url)
+ * start the page at the cursor instead of at the job's first url.
  */
 function after(tx: TxSql, f: TaskListFilters, cursor: Cursor) {
   const asc = f.order === 'asc';
-  if (typeof cursor.id !== 'number' || !Number.isSafeInteger(cursor.id)) throw invalidCursor();
-  const id = cursor.id;
-  if (f.sort === 'id') {
-    return asc ? tx`and t.id > ${id}::bigint` : tx`and t.id < ${id}::bigint`;
-  }
+  const id = cursorId(cursor);
   const col = sortColumn(tx, f.sort);
   if (cursor.v === null) {
     if (f.sort === 'url') throw invalidCursor();
@@ -140,18 +164,30 @@ function after(tx: TxSql, f: TaskListFilters, cursor: Cursor) {
         ? tx`${cursor.v}::integer`
         : undefined;
   if (!v) throw invalidCursor();
+  if (f.sort === 'url') {
+    return asc
+      ? tx`and (t.url, t.id) > (${v}, ${id}::bigint)`
+      : tx`and (t.url, t.id) < (${v}, ${id}::bigint)`;
+  }
   return asc
     ? tx`and ((${col}, t.id) > (${v}, ${id}::bigint) or ${col} is null)`
     : tx`and ((${col}, t.id) < (${v}, ${id}::bigint) or ${col} is null)`;
 }
 
-export async function listTasks(tx: TxSql, jobId: string, f: TaskListFilters) {
+function cursorId(cursor: Cursor): number {
+  if (typeof cursor.id !== 'number' || !Number.isSafeInteger(cursor.id)) throw invalidCursor();
+  return cursor.id;
+}
+
+/** The query of one page of listTasks (limit + 1 rows); by id, run it under byIdPlan. */
+export function taskListQuery(tx: TxSql, jobId: string, f: TaskListFilters) {
   const cursor = decodeCursor(f.cursor);
-  const col = sortColumn(tx, f.sort);
   const dir = f.order === 'asc' ? tx`asc` : tx`desc`;
-  const rows = await tx<TaskRow[]>`
+  const byId = f.sort === 'id';
+  const col = sortColumn(tx, f.sort);
+  return tx<TaskRow[]>`
     select ${taskColumns(tx)} from tasks t
-    where t.job_id = ${jobId}::uuid
+    where ${byId ? jobIdRange(tx, jobId, f.order, cursor && cursorId(cursor)) : tx`t.job_id = ${jobId}::uuid`}
       ${f.status ? tx`and t.status = any (${f.status}::text[])` : tx``}
       ${
         f.cache_status
@@ -160,9 +196,22 @@ export async function listTasks(tx: TxSql, jobId: string, f: TaskListFilters) {
       }
       ${f.path ? tx`and t.url ilike ${likeContains(f.path)} escape '\\'` : tx``}
       ${f.min_response_time_ms !== undefined ? tx`and t.response_time_ms >= ${f.min_response_time_ms}` : tx``}
-      ${cursor ? after(tx, f, cursor) : tx``}
-    order by ${col} ${dir} nulls last, t.id ${dir}
+      ${cursor && !byId ? after(tx, f, cursor) : tx``}
+    order by ${
+      // id and url are never null, and NULLS LAST on a descending order would keep an index from serving it.
+      byId
+        ? tx`t.job_id ${dir}, t.id ${dir}`
+        : f.sort === 'url'
+          ? tx`t.url ${dir}, t.id ${dir}`
+          : tx`${col} ${dir} nulls last, t.id ${dir}`
+    }
     limit ${f.limit + 1}`;
+}
+
+export async function listTasks(tx: TxSql, jobId: string, f: TaskListFilters) {
+  const query = taskListQuery(tx, jobId, f);
+  if (f.sort === 'id') await tx`select ${byIdPlan(tx)}`;
+  const rows = await query;
   const result = page(rows, f.limit, (t) => ({ v: f.sort === 'id' ? t.id : t[f.sort], id: t.id }));
   return { data: result.data.map(taskJson), next_cursor: result.next_cursor };
 }

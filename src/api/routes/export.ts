@@ -15,7 +15,8 @@ const route = createRoute({
   description:
     'Every task, ordered by id, streamed. CSV follows RFC 4180; a cell that a spreadsheet would run as a formula starts with a quote character. ' +
     `A user may run ${EXPORT_LIMITS.perUser} exports at once and a server ${EXPORT_LIMITS.perProcess} (else 429 too_many_exports); ` +
-    `a client that reads nothing for ${EXPORT_LIMITS.idleTimeoutMs / 1000} s is cut off, and the body ends early.`,
+    `a client that reads nothing for ${EXPORT_LIMITS.idleTimeoutMs / 1000} s is cut off, and the body ends early. ` +
+    'If the database does not serve the export in time, it is 503 exports_busy before the body starts, or a body that ends early.',
   request: {
     params: JobIdParams,
     query: z.object({
@@ -33,6 +34,7 @@ const route = createRoute({
     400: errorJson('format is not csv or json'),
     404: errorJson('No such job (or not yours)'),
     429: errorJson('Too many exports running, yours or the server’s (too_many_exports)'),
+    503: errorJson('The database did not serve the export in time (exports_busy): try again in a minute'),
   },
 });
 
