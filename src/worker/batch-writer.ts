@@ -6,14 +6,17 @@
 // writes are safe because every entry carries its attempt (the fencing token): if the lease expired and the
 // task ran again elsewhere, the stale result is simply not applied.
 //
-// A batch the database refuses for what is in it (a value out of range, say) is bisected: the halves are
-// written on their own, down to the one entry at fault, which is written as a failure of its own
+// A batch the database refuses for a value in it (isRowRefusal: a value out of range, say) is bisected: the
+// halves are written on their own, down to the one entry at fault, which is written as a failure of its own
 // (result_rejected, with the database's message) so every other result lands and the poison row is recorded.
+// Any other error (a timeout, a lock wait, a read-only or restarting server, a lost connection) blames no row:
+// the batch waits and is retried whole, so a good result never becomes result_rejected for it.
 
 import type { Sql } from '../db/client.ts';
+import { isRowRefusal } from '../db/connection-errors.ts';
 import { errorMessage } from '../errors.ts';
 import { type TaskAttempt, writeTaskResults } from '../queue/tasks.ts';
-import { backoffMs, isConnectionError, pause, withDeadline } from './db-retry.ts';
+import { backoffMs, pause, withDeadline } from './db-retry.ts';
 import type { TaskErrorCode, TaskOutcome } from './task-outcome.ts';
 import type { WorkerEvent, WorkerStats } from './types.ts';
 
@@ -86,7 +89,7 @@ export class BatchWriter {
         await this.writeIsolating(batch);
         failures = 0;
       } catch (err) {
-        // Only connection errors reach here: the database is away, so wait and try again.
+        // Only errors that blame no row reach here: wait until the condition passes and try again.
         const waitMs = backoffMs(failures++);
         this.options.emit({ type: 'db_error', during: 'write results', error: err, retryInMs: waitMs });
         await pause(waitMs, this.abort.signal);
@@ -94,12 +97,12 @@ export class BatchWriter {
     }
   }
 
-  /** Writes `entries`, bisecting on a refusal of their content; rethrows connection errors. */
+  /** Writes `entries`, bisecting on a refusal of a value in them; rethrows every other error. */
   private async writeIsolating(entries: Entry[]): Promise<void> {
     try {
       await this.write(entries);
     } catch (err) {
-      if (isConnectionError(err)) throw err;
+      if (!isRowRefusal(err)) throw err;
       if (entries.length === 1) return this.writeRejected(entries[0]!, err);
       const half = Math.ceil(entries.length / 2);
       await this.writeIsolating(entries.slice(0, half));
@@ -124,7 +127,7 @@ export class BatchWriter {
     try {
       await this.write([replacement], [entry]);
     } catch (err) {
-      if (isConnectionError(err)) throw err;
+      if (!isRowRefusal(err)) throw err;
       // Even the bare failure was refused: give it up; its lease expires and the task runs again.
       this.remove([entry]);
       this.options.emit({ type: 'error', during: 'write results', error: err, dropped: 1 });

@@ -2,11 +2,13 @@
 -- task changes updates its job row once, and nothing ever runs COUNT(*) per change (the original version's
 -- largest database cost).
 --
--- The lock order every queue function follows (docs/queue.md): the jobs a call involves, in id order, in one
--- statement at its start; then task rows; then pages in (domain_id, path) order; then usage rows in
--- organisation order. The triggers below lock jobs too, but by then the caller already holds them, so they
--- never add a lock out of order. PostgreSQL forbids transition tables on a trigger with a column list
--- (UPDATE OF status), so the update trigger fires for heartbeats as well; it finds a zero delta and stops.
+-- The lock order every queue function follows (docs/queue.md): jobs, then task rows, then pages in
+-- (domain_id, path) order, then usage rows in organisation order, then in user order. A call that waits for
+-- jobs locks every job it involves in one statement at its start, in id order (lock_jobs); the rest wait for
+-- one job row holding nothing else, or never wait for a job or task (SKIP LOCKED). The triggers below lock
+-- jobs too, but by then the caller already holds them, so they never add a lock out of order. PostgreSQL forbids
+-- transition tables on a trigger with a column list (UPDATE OF status), so the update trigger fires for
+-- heartbeats as well; it finds a zero delta and stops (docs/queue.md gives its measured cost).
 
 create type public.job_task_delta as (
   job_id uuid,

@@ -1,7 +1,8 @@
 -- Leases: workers extend them while a task runs (heartbeat); maintenance takes back the expired ones; a
 -- worker shutting down hands back what it will not finish. Job control: start and cancel, and the settling of
--- a stopped job. Every function locks the jobs it involves first, in id order (see job_counters), and reads
--- the job's status under that lock: a task of a job that is no longer running never goes back to pending.
+-- a stopped job. Every function that changes a task's status locks the jobs it involves first, in id order
+-- (see job_counters), and reads the job's status under that lock: a task of a job that is no longer running
+-- never goes back to pending.
 
 -- A task of a stopped job that will not run again: skipped. NULL while the job runs.
 create function public.stopped_task_status(p_job_status text) returns text

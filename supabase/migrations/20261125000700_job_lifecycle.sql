@@ -269,25 +269,32 @@ $$;
 
 -- Deletes task rows of jobs that settled before the retention window, a bounded batch per call so a large
 -- backlog never holds locks for long. Driven by jobs_prunable_idx: a job whose tasks are gone is marked and
--- never read again, and with nothing due no task is read at all.
+-- never read again, and with nothing due no task is read at all. The jobs are locked first, in id order, in one
+-- statement (the lock order), skipping any another transaction holds: a skipped job is pruned on a later pass.
 create function public.prune_tasks(p_older_than interval, p_limit integer default 10000)
 returns integer language plpgsql as $$
 declare
+  v_jobs uuid[];
   v_job uuid;
   v_total integer := 0;
   v_n integer;
 begin
-  for v_job in
+  v_jobs := array(
     select j.id from public.jobs j
-    where j.stats is not null and j.tasks_pruned_at is null and j.completed_at < now() - p_older_than
-    order by j.completed_at
-    limit 100
-  loop
-    -- Through the (job_id, url) unique index (the ORDER BY keeps the planner on it whatever the statistics),
-    -- then the primary key: no plan here reads the table at large.
+    where j.id in (
+      select p.id from public.jobs p
+      where p.stats is not null and p.tasks_pruned_at is null and p.completed_at < now() - p_older_than
+      order by p.completed_at
+      limit 100)
+    order by j.id
+    for no key update skip locked);
+  for v_job in select j.id from public.jobs j where j.id = any (v_jobs) order by j.completed_at, j.id loop
+    -- Through tasks_job_id_idx (the ORDER BY keeps the planner on it whatever the statistics: ordered by url,
+    -- the narrower (job_id, id) index plus a sort of the whole job looked cheaper), then the primary key: no
+    -- plan here reads the table at large.
     delete from public.tasks t
     where t.id = any (array(
-      select d.id from public.tasks d where d.job_id = v_job order by d.job_id, d.url limit p_limit - v_total));
+      select d.id from public.tasks d where d.job_id = v_job order by d.job_id, d.id limit p_limit - v_total));
     get diagnostics v_n = row_count;
     if v_n < p_limit - v_total then
       update public.jobs set tasks_pruned_at = now() where id = v_job;

@@ -1,5 +1,6 @@
-// The chaos crawl: a 2,000-page crawl by worker processes while every worker backend is terminated every 1-2 s,
-// PostgreSQL is restarted once and one worker is killed with SIGKILL. Afterwards the job has completed, every
+// The chaos crawl: a 2,000-page crawl by worker processes while every worker backend is terminated every 1-2 s
+// for 60 s (the site answers slowly enough that the crawl outlasts them), PostgreSQL is restarted once and one
+// worker is killed with SIGKILL. Afterwards the job has completed, every
 // page is reported exactly once, nothing is stuck, and every counter equals a recount. Runs on a private server
 // of the suite's PostgreSQL version (17 embedded, or the version behind DATABASE_URL), which it may restart.
 //   BBB_CHAOS_SECONDS (default 60): how long the terminations go on.
@@ -22,8 +23,12 @@ import { runBbb } from './bbb-process.ts';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const PAGES = 2_100;
 const CHAOS_MS = Number(process.env.BBB_CHAOS_SECONDS ?? 60) * 1000;
+const CONCURRENCY = 8;
+// Slow enough that the crawl outlasts the chaos: at most CONCURRENCY pages are in flight, so the 2,101 pages
+// take at least 10% longer than the terminations go on (251 ms a page for 60 s), however fast the machine.
+const ANSWER_MS = Math.ceil((CHAOS_MS * 1.1 * CONCURRENCY) / (PAGES + 1));
 
-/** /p/0 … /p/2099 in one sitemap, each page linking to the next three; every answer takes 150 ms. */
+/** /p/0 … /p/2099 in one sitemap, each page linking to the next three; every answer takes ANSWER_MS. */
 async function startSite(): Promise<FixtureSite> {
   const site = new FixtureSite();
   site.robots([], ['/sitemap.xml']);
@@ -35,7 +40,7 @@ async function startSite(): Promise<FixtureSite> {
     setTimeout(() => {
       res.writeHead(200, { 'content-type': 'text/html', 'cf-cache-status': 'HIT' });
       res.end(body);
-    }, 150);
+    }, ANSWER_MS);
   site.routePrefix('/p/', (req, res) => {
     const n = Number((req.url ?? '').slice(3));
     answer(res, [1, 2, 3].map((k) => `<a href="/p/${(n + k) % PAGES}">next</a>`).join(''));
@@ -82,7 +87,7 @@ test('a crawl survives terminated backends, a PostgreSQL restart and a killed wo
   const { job } = await createJob(sql, {
     url: site.url('/'),
     organisationId: org,
-    concurrency: 8,
+    concurrency: CONCURRENCY,
     maxPages: 10_000,
   });
   const workers = [spawnWorker(pg.url, 'a'), spawnWorker(pg.url, 'b')];
@@ -120,6 +125,7 @@ test('a crawl survives terminated backends, a PostgreSQL restart and a killed wo
     chaos.restartedWhileRunning && chaos.killedWhileRunning,
     `chaos while crawling: ${JSON.stringify(chaos)}`,
   );
+  assert.equal(done, undefined, `the crawl outlasted the ${CHAOS_MS / 1000} s of terminations`);
   assert.ok(chaos.terminated >= 10, `backends terminated: ${chaos.terminated}`);
 
   done ??= await waitFor(

@@ -20,6 +20,8 @@ import {
   enqueueUrls,
   extendLeases,
   releaseTasks,
+  type TaskFailure,
+  type TaskResult,
   writeTaskResults,
 } from '../../src/queue/tasks.ts';
 import { testDatabase } from '../support/db.ts';
@@ -36,6 +38,9 @@ interface Snapshot {
   status: string;
   concurrency: number;
   unfinished: number;
+  /** Tasks that wait to run (pending, retrying) and tasks running, by id. */
+  waiting_ids: number[];
+  running_ids: number[];
   settled: boolean;
   drift: boolean;
   stats_match: boolean | null;
@@ -46,6 +51,8 @@ async function snapshot(sql: Sql, jobIds: string[]): Promise<Map<string, Snapsho
   const rows = await sql<Snapshot[]>`
     select j.id, j.status, j.concurrency,
       j.pending_tasks + j.retrying_tasks + j.running_tasks as unfinished,
+      array(select t.id from tasks t where t.job_id = j.id and t.status in ('pending', 'retrying')) as waiting_ids,
+      array(select t.id from tasks t where t.job_id = j.id and t.status = 'running') as running_ids,
       j.stats is not null as settled,
       (j.total_tasks, j.pending_tasks, j.retrying_tasks, j.running_tasks, j.completed_tasks, j.failed_tasks,
         j.skipped_tasks) is distinct from (
@@ -72,9 +79,21 @@ function checkInvariants(
       assert.equal(job.stats_match, true, `${where}: stats of ${id} differ from a recount`);
     }
     const prev = before.get(id);
-    // A stopped job's unfinished tasks only ever go down: nothing of it goes back to pending or running.
+    // A stopped job's unfinished tasks only ever go down: nothing of it is enqueued, claimed, released back
+    // to pending or retried; a run of it that ends (finished, failed, released, lease expired) is settled.
     if (prev && FINAL.includes(prev.status) && FINAL.includes(job.status)) {
       assert.ok(job.unfinished <= prev.unfinished, `${where}: stopped job ${id} gained unfinished tasks`);
+      assert.ok(
+        job.waiting_ids.length <= prev.waiting_ids.length,
+        `${where}: stopped job ${id} has more tasks pending or retrying (${prev.waiting_ids.length} → ${job.waiting_ids.length})`,
+      );
+      const wasRunning = new Set(prev.running_ids);
+      const backToWaiting = job.waiting_ids.filter((t) => wasRunning.has(t));
+      assert.deepEqual(
+        backToWaiting,
+        [],
+        `${where}: running tasks of stopped job ${id} went back to waiting`,
+      );
     }
     assert.ok((running.get(id) ?? 0) <= job.concurrency, `${where}: ${id} ran above its concurrency`);
   }
@@ -137,8 +156,8 @@ test('concurrent claims, writes, crashes, recoveries and cancels keep every inva
         } else if (r < 0.55) {
           op = 'write';
           const batch = take(1 + Math.floor(rand() * 6));
-          const results = [];
-          const failures = [];
+          const results: TaskResult[] = [];
+          const failures: TaskFailure[] = [];
           for (const t of batch) {
             if (rand() < 0.7)
               results.push({ id: t.id, attempt: t.attempts, status_code: 200, response_time_ms: 10 });
@@ -147,7 +166,7 @@ test('concurrent claims, writes, crashes, recoveries and cancels keep every inva
                 id: t.id,
                 attempt: t.attempts,
                 retryable: rand() < 0.7,
-                error_code: 'http_503',
+                error_code: 'http_5xx',
                 status_code: 503,
                 retry_after_ms: rand() < 0.2 ? 3e12 : null,
               });
@@ -204,10 +223,12 @@ test('concurrent claims, writes, crashes, recoveries and cancels keep every inva
       ops[op] = (ops[op] ?? 0) + 1;
       await check(sql, `seed ${seed}, ${op}`);
     }
-    await releaseTasks(sql, held);
+    // Runs still held when the jobs stop: handed back, or left to expire, after the cancel below.
+    held.push(...(await claimTasks(sql, `a${n}`, 4, 1)));
+    return { sql, held };
   };
 
-  await Promise.all(Array.from({ length: 6 }, (_, n) => actor(n)));
+  const ended = await Promise.all(Array.from({ length: 6 }, (_, n) => actor(n)));
   assert.deepEqual(deadlocks, [], `seed ${seed}`);
   assert.ok(Object.keys(ops).length >= 12, `every kind of step ran: ${JSON.stringify(ops)}`);
   assert.ok(
@@ -215,13 +236,22 @@ test('concurrent claims, writes, crashes, recoveries and cancels keep every inva
     `leases recovered, retries promoted, stale results fenced: ${JSON.stringify(effects)}`,
   );
 
-  // Quiesce: stop every job and let maintenance settle them; nothing is left running (all runs were released
-  // or their leases expire).
+  // Quiesce: stop every job while runs are held, hand back half of them, let the other half's leases expire,
+  // and let maintenance settle the jobs. Checked after each step: none of those runs may go back to waiting.
   for (const id of jobs) await cancelJob(db.sql, id);
+  await check(db.sql, `seed ${seed}, cancelled`);
+  for (const { sql, held } of ended) {
+    await releaseTasks(
+      sql,
+      held.filter((_, i) => i % 2 === 0),
+    );
+    await check(sql, `seed ${seed}, released after the cancel`);
+  }
   await waitFor(
     'every job to settle',
     async () => {
       await recoverExpiredLeases(db.sql);
+      await check(db.sql, `seed ${seed}, recovered after the cancel`);
       await skipStoppedJobsTasks(db.sql);
       await check(db.sql, `seed ${seed}, settling`);
       return [...last.values()].every((j) => j.settled);

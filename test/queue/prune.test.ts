@@ -64,4 +64,19 @@ describe('prune_tasks', () => {
     assert.equal(mark?.pruned, true);
     assert.equal(await pruneTasks(db.sql, 30 * 86_400_000), 0);
   });
+
+  test('locks the job before its tasks, and skips a job another transaction holds until a later pass', async () => {
+    const held = await agedJob(db.sql, 'held-prune.example', 5);
+    const holder = db.connect(1);
+    const pruner = db.connect(1);
+    // A pass must never wait on a job (it would take task locks before the job's, against the lock order).
+    await pruner`set lock_timeout = '2s'`;
+    await holder.begin(async (tx) => {
+      await tx`select 1 from jobs where id = ${held} for no key update`;
+      assert.equal(await pruneTasks(pruner, 30 * 86_400_000), 0, 'the held job is skipped');
+    });
+    const [left] = await db.sql<{ n: number }[]>`select count(*)::int as n from tasks where job_id = ${held}`;
+    assert.equal(left?.n, 5, 'none of its tasks deleted while it was held');
+    assert.equal(await pruneTasks(pruner, 30 * 86_400_000), 5, 'pruned on the next pass');
+  });
 });

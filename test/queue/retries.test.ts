@@ -198,10 +198,10 @@ describe('fencing and caps', () => {
         id: b!.id,
         attempt: b!.attempts,
         retryable: true,
-        error_code: 'http_503',
+        error_code: 'http_5xx',
         retry_after_ms: 86_400_000,
       },
-      { id: c!.id, attempt: c!.attempts, retryable: true, error_code: 'http_503', retry_after_ms: 30_000 },
+      { id: c!.id, attempt: c!.attempts, retryable: true, error_code: 'http_5xx', retry_after_ms: 30_000 },
     ]);
     assert.equal(failed.length, 3);
     const waits = Object.fromEntries(failed.map((f) => [f.id, f.run_after.getTime() - Date.now()]));

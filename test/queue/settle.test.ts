@@ -4,8 +4,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { cancelJob, getJob, type JobStats } from '../../src/queue/jobs.ts';
-import { skipStoppedJobsTasks } from '../../src/queue/maintenance.ts';
-import { claimTasks, completeTasks, enqueueUrls, recoverExpiredLeases } from '../../src/queue/tasks.ts';
+import { failStalledJobs, skipStoppedJobsTasks } from '../../src/queue/maintenance.ts';
+import {
+  claimTasks,
+  completeTasks,
+  enqueueUrls,
+  recoverExpiredLeases,
+  releaseTasks,
+} from '../../src/queue/tasks.ts';
 import { testDatabase } from '../support/db.ts';
 import { makeJob, urls } from '../support/jobs.ts';
 
@@ -46,6 +52,72 @@ describe('a stopped job settles', () => {
     );
     const { stats, fresh } = await recount(job);
     assert.deepEqual(stats, fresh, 'the stats equal a recount');
+  });
+
+  test('tasks a worker hands back after the job was cancelled are skipped, not put back to pending', async () => {
+    const job = await makeJob(db.sql, { host: 'release-cancelled.example', concurrency: 10 });
+    await enqueueUrls(db.sql, job, urls('release-cancelled.example', 5));
+    const running = await claimTasks(db.sql, 'w', 3, 30, [job]);
+    assert.equal((await cancelJob(db.sql, job)).status, 'cancelled');
+    const released = await releaseTasks(db.sql, running);
+    assert.deepEqual(
+      new Set(released),
+      new Set(running.map((t) => t.id)),
+      'each run was still held and handed back',
+    );
+    const rows = await db.sql<{ status: string; max_attempts: number }[]>`
+      select status, max_attempts from tasks where id in ${db.sql(running.map((t) => t.id))}`;
+    assert.deepEqual(
+      rows.map((r) => r.status),
+      running.map(() => 'skipped'),
+    );
+    const after = (await getJob(db.sql, job))!;
+    assert.deepEqual(
+      {
+        status: after.status,
+        pending: after.pending_tasks,
+        running: after.running_tasks,
+        skipped: after.skipped_tasks,
+      },
+      { status: 'cancelled', pending: 0, running: 0, skipped: 5 },
+    );
+    assert.equal((await claimTasks(db.sql, 'w', 10, 30, [job])).length, 0, 'nothing of it is claimable');
+    const { stats, fresh } = await recount(job);
+    assert.equal(stats?.pages.skipped, 5, 'settled once the last run was handed back');
+    assert.deepEqual(stats, fresh);
+  });
+
+  test('a job failed as stalled settles with stats equal to a recount once its last running task ends', async () => {
+    const job = await makeJob(db.sql, { host: 'stalled-stats.example', concurrency: 10 });
+    await enqueueUrls(db.sql, job, urls('stalled-stats.example', 6));
+    const running = await claimTasks(db.sql, 'w', 3, 30, [job]);
+    await completeTasks(db.sql, [{ id: running[0]!.id, attempt: running[0]!.attempts, status_code: 200 }]);
+    await db.sql`update jobs set last_progress_at = now() - interval '2 hours' where id = ${job}`;
+    assert.equal(await failStalledJobs(db.sql, 3_600_000), 1);
+    let row = (await getJob(db.sql, job))!;
+    assert.deepEqual(
+      { status: row.status, skipped: row.skipped_tasks, running: row.running_tasks, stats: row.stats },
+      { status: 'failed', skipped: 3, running: 2, stats: null },
+      'its pending tasks skipped; the stats wait for the two still running',
+    );
+    // One result lands after the job failed, the other run's lease expires.
+    await completeTasks(db.sql, [{ id: running[1]!.id, attempt: running[1]!.attempts, status_code: 200 }]);
+    await db.sql`update tasks set locked_until = now() - interval '1 second' where id = ${running[2]!.id}`;
+    await recoverExpiredLeases(db.sql);
+    row = (await getJob(db.sql, job))!;
+    assert.deepEqual(
+      {
+        status: row.status,
+        completed: row.completed_tasks,
+        skipped: row.skipped_tasks,
+        running: row.running_tasks,
+      },
+      { status: 'failed', completed: 2, skipped: 4, running: 0 },
+    );
+    const { stats, fresh } = await recount(job);
+    assert.ok(stats, 'computed once the last running task ended');
+    assert.deepEqual({ ok: stats.pages.ok, skipped: stats.pages.skipped }, { ok: 2, skipped: 4 });
+    assert.deepEqual(stats, fresh);
   });
 
   test('the stats of a cancelled job count its skipped tasks and the results that landed after the cancel', async () => {
