@@ -120,8 +120,12 @@ begin
   end if;
 
   if cardinality(v_ids) > 0 then
-    -- One wake-up per call, not per row: NOTIFY takes a global lock at commit. The payload names the jobs.
-    perform pg_notify('bbb_tasks', (select string_agg(distinct j::text, ',') from unnest(v_jobs) j));
+    -- One wake-up per call, not per row: NOTIFY takes a global lock at commit. The payload names the jobs,
+    -- up to 100 of them (3,700 bytes): a payload has to stay under 8,000 bytes, and an empty one, sent for a
+    -- call spanning more jobs, wakes every listener just the same.
+    perform pg_notify('bbb_tasks', (
+      select case when count(*) <= 100 then string_agg(j::text, ',') else '' end
+      from (select distinct unnest(v_jobs) as j) d));
   end if;
 
   return query

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { UnknownJobError } from '../../src/queue/errors.ts';
-import { cancelJob, getJob } from '../../src/queue/jobs.ts';
+import { cancelJob, createOrganisation, getJob } from '../../src/queue/jobs.ts';
 import { enqueueUrls } from '../../src/queue/tasks.ts';
 import { testDatabase } from '../support/db.ts';
 import { makeJob, urls } from '../support/jobs.ts';
@@ -124,5 +124,30 @@ describe('enqueue_urls', () => {
     await gotSentinel;
     await listener.unlisten();
     assert.deepEqual(seen, [job, job, 'sentinel']);
+  });
+
+  test('a batch spanning hundreds of jobs is enqueued, and wakes workers with an empty payload', async () => {
+    // The payload named every job, and past about 215 of them went over NOTIFY's 8,000-byte limit, which
+    // failed the whole call (and with it a worker's result batch).
+    const organisationId = await createOrganisation(db.sql, 'Many jobs');
+    const jobs: string[] = [];
+    for (let i = 0; i < 250; i++) jobs.push(await makeJob(db.sql, { organisationId, host: `many${i}.test` }));
+    const seen: string[] = [];
+    let sentinel: () => void = () => {};
+    const gotSentinel = new Promise<void>((resolve) => {
+      sentinel = resolve;
+    });
+    const listener = await db.sql.listen('bbb_tasks', (payload) => {
+      seen.push(payload);
+      if (payload === 'sentinel') sentinel();
+    });
+    const rows = await db.sql<{ outcome: string }[]>`
+      select outcome from enqueue_tasks(${jobs}::uuid[],
+        ${jobs.map((_, i) => `https://many${i}.test/page`)}::text[], 'link')`;
+    await db.sql`select pg_notify('bbb_tasks', 'sentinel')`;
+    await gotSentinel;
+    await listener.unlisten();
+    assert.equal(rows.filter((r) => r.outcome === 'inserted').length, 250);
+    assert.deepEqual(seen, ['', 'sentinel']);
   });
 });
