@@ -106,7 +106,7 @@ async function backoff(api: QueueApi, db: Db, f: Figures): Promise<void> {
       id: t.id,
       attempt: t.attempts,
       retryable: true,
-      error_code: 'timeout',
+      error_code: 'timeout_total' as const,
     }));
     await api.writeTaskResults(db.sql, [], [], failures);
   }

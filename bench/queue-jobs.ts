@@ -15,7 +15,7 @@ export interface JobShape {
   maxPages: number;
   /** URLs enqueued from the "sitemap" when the job starts (the root page among them)... */
   seeds: number;
-  /** ...in calls of this many URLs (sitemap discovery: 500, ENQUEUE_BATCH in src/worker/discovery-step.ts). */
+  /** ...in calls of this many URLs (sitemap discovery: 500, SitemapEnqueueBatchDefault in src/worker/defaults.ts). */
   enqueueBatch: number;
 }
 

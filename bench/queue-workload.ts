@@ -204,9 +204,14 @@ export class Workload {
         }
         kept.push(task);
         if (r < this.o.lost + this.o.retryable) {
-          failures.push({ ...result(task), retryable: true, error_code: 'timeout', error_message: 'bench' });
+          failures.push({
+            ...result(task),
+            retryable: true,
+            error_code: 'timeout_total',
+            error_message: 'bench',
+          });
         } else if (r < this.o.lost + this.o.retryable + this.o.permanent) {
-          failures.push({ id: task.id, attempt: task.attempts, retryable: false, error_code: 'dns_error' });
+          failures.push({ id: task.id, attempt: task.attempts, retryable: false, error_code: 'http_4xx' });
         } else {
           results.push(result(task));
           const root = task.url.slice(0, task.url.indexOf('/', 8) + 1);

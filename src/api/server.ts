@@ -3,7 +3,6 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { createTokenVerifier } from '../auth/jwt.ts';
 import { loadOrCreateJwtSecret } from '../auth/secret.ts';
-import type { Config } from '../config.ts';
 import type { Sql } from '../db/client.ts';
 import { createApp } from './app.ts';
 import type { AppDeps } from './context.ts';
@@ -13,22 +12,24 @@ import type { AppDeps } from './context.ts';
 const REQUEST_TIMEOUT_MS = 30_000;
 const HEADERS_TIMEOUT_MS = 10_000;
 
-export async function apiDeps(
-  config: Pick<
-    Config,
-    | 'dataDir'
-    | 'jwtSecret'
-    | 'jwksUrl'
-    | 'jwtIssuer'
-    | 'jwtExpirySeconds'
-    | 'sessionMaxAgeSeconds'
-    | 'authServer'
-    | 'loginRateLimit'
-    | 'trustProxyHops'
-    | 'bodyLimitBytes'
-  >,
-  sql: Sql,
-): Promise<AppDeps & { secretCreated: boolean }> {
+/** What the API is built from: the settings of these names in src/config.ts, which `bbb serve` passes. */
+export type ApiSettings = Pick<
+  AppDeps,
+  | 'jwtIssuer'
+  | 'jwtExpirySeconds'
+  | 'sessionMaxAgeSeconds'
+  | 'authServer'
+  | 'loginRateLimit'
+  | 'trustProxyHops'
+  | 'bodyLimitBytes'
+> & {
+  /** Where a JWT secret is created when none is given. */
+  dataDir: string;
+  jwtSecret?: string | undefined;
+  jwksUrl?: string | undefined;
+};
+
+export async function apiDeps(config: ApiSettings, sql: Sql): Promise<AppDeps & { secretCreated: boolean }> {
   // A JWKS-only setup (Supabase Auth with asymmetric keys) needs no secret, and serves no /auth/v1.
   const needSecret = config.authServer || !config.jwksUrl || Boolean(config.jwtSecret);
   const loaded = needSecret ? await loadOrCreateJwtSecret(config.dataDir, config.jwtSecret) : undefined;

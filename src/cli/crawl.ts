@@ -12,6 +12,7 @@ import { log, setLogLevel } from '../log.ts';
 import { cancelJob, type JobRow, skipRemainingTasks } from '../queue/jobs.ts';
 import { brokenPages, formatReport, loadReport, type Report } from '../report/index.ts';
 import { withDbRetry } from '../worker/db-retry.ts';
+import { CrawlStopDeadlineMsDefault } from '../worker/defaults.ts';
 import { runWorkerProcess, type WorkerProcess } from '../worker/index.ts';
 import { cliOrganisationId } from './cli-organisation.ts';
 import { type CrawlFlags, checkCrawlFlags, jobOptionsFromFlags } from './crawl-options.ts';
@@ -20,9 +21,6 @@ import { createProgress } from './progress.ts';
 import { listenForStop } from './signals.ts';
 import { type WaitOutcome, waitForJob } from './wait-for-job.ts';
 import { workerProcessOptions } from './worker-options.ts';
-
-// How long in-flight pages get to finish after a timeout or Ctrl-C before they are handed back.
-const STOP_DEADLINE_MS = 5000;
 
 export async function crawlCommand(url: string, flags: CrawlFlags): Promise<void> {
   const config = loadConfig({ dataDir: flags.dataDir });
@@ -65,7 +63,7 @@ export async function crawlCommand(url: string, flags: CrawlFlags): Promise<void
         crawl: { allowPrivateNetworks: true },
         // ...so these workers must take only this job, even from a database a server shares.
         jobIds: [job.id],
-        deadlineMs: STOP_DEADLINE_MS,
+        deadlineMs: CrawlStopDeadlineMsDefault,
       }),
     );
     const outcome = await runUntilStopped(db, job, flags, stop.signal, workers);
@@ -96,7 +94,7 @@ async function runUntilStopped(
     });
     if (outcome.reason !== 'finished') {
       const why = outcome.reason === 'timeout' ? `--timeout ${flags.timeout} s reached` : outcome.signal;
-      log.info(`${why}: stopping, in-flight pages get ${STOP_DEADLINE_MS / 1000} s to finish`);
+      log.info(`${why}: stopping, in-flight pages get ${CrawlStopDeadlineMsDefault / 1000} s to finish`);
     }
   } finally {
     await workers.stop();

@@ -4,6 +4,7 @@
 import { apiKeys } from '../auth/jwt.ts';
 import { loadOrCreateJwtSecret } from '../auth/secret.ts';
 import { loadConfig } from '../config.ts';
+import { errorMessage } from '../errors.ts';
 import { log, setLogLevel } from '../log.ts';
 import { UsageError } from './errors.ts';
 
@@ -12,7 +13,7 @@ export async function keysCommand(flags: { dataDir?: string | undefined; json?: 
   setLogLevel(config.logLevel);
   // An unreadable or too-short secret file is a setup problem to fix, not a crash (exit 2 with the message).
   const { secret, created } = await loadOrCreateJwtSecret(config.dataDir, config.jwtSecret).catch((err) => {
-    throw new UsageError(`cannot read the JWT secret: ${(err as Error).message}`);
+    throw new UsageError(`cannot read the JWT secret: ${errorMessage(err)}`);
   });
   if (created) log.info(`created a JWT secret in ${config.dataDir}/jwt-secret (keep it private)`);
   const keys = await apiKeys(secret, config.jwtIssuer);

@@ -1,38 +1,14 @@
 // Crawl errors decide what the queue does next: a RetryableCrawlError sends the task back to pending with
-// backoff (honouring retryAfterMs), a PermanentCrawlError fails it at once. `code` is stable and stored with
-// the task, so add codes rather than renaming them.
+// backoff (honouring retryAfterMs), a PermanentCrawlError fails it at once. `code` is stored with the task; the
+// codes are listed with every other task error code in src/queue/task-error-codes.ts.
 
-export type RetryableCode =
-  | 'timeout_connect'
-  | 'timeout_headers'
-  | 'timeout_body'
-  | 'timeout_total'
-  | 'connection_reset'
-  | 'connection_refused'
-  | 'dns_failure'
-  | 'http_5xx'
-  | 'http_408'
-  | 'http_429'
-  | 'network_error';
+import type { CrawlErrorCode, PermanentCode, RetryableCode } from '../queue/task-error-codes.ts';
 
-export type PermanentCode =
-  | 'http_4xx'
-  | 'invalid_url'
-  | 'robots_disallowed'
-  | 'ssrf_blocked'
-  | 'too_large'
-  | 'unsupported_content'
-  | 'too_many_redirects'
-  | 'redirect_loop'
-  | 'unsupported_protocol'
-  | 'malformed_response'
-  | 'tls_error';
-
-export type CrawlErrorCode = RetryableCode | PermanentCode;
+export type { CrawlErrorCode, PermanentCode, RetryableCode };
 
 export abstract class CrawlError extends Error {
   abstract readonly retryable: boolean;
-  abstract readonly code: string;
+  abstract readonly code: CrawlErrorCode;
   /** HTTP status when the error came from a response. */
   readonly statusCode: number | undefined;
   readonly url: string | undefined;

@@ -186,7 +186,7 @@ async function* gunzipIfNeeded(body: AsyncIterable<Uint8Array>): AsyncGenerator<
       // zlib's own errors (codes Z_*) mean bad data; anything else (a network error, an abort) passes through.
       const code = (err as { code?: unknown }).code;
       if (typeof code !== 'string' || !code.startsWith('Z_')) throw err;
-      throw new SitemapParseError(`invalid gzip data: ${(err as Error).message}`, { cause: err });
+      throw new SitemapParseError(`invalid gzip data: ${errorMessage(err)}`, { cause: err });
     }
   } finally {
     // Not awaited: with gzip, pipeline may be waiting inside source.next() for a read-ahead chunk, and an async

@@ -3,7 +3,6 @@
 // Pools are made with the patched driver (postgres-driver.ts: postgres.js survives losing connections) and
 // report whether they can reach the database (pool-health.ts).
 import type Postgres from 'postgres';
-import type { Config } from '../config.ts';
 import type { EmbeddedPostgres } from './embedded.ts';
 import { trackHealth } from './pool-health.ts';
 import { postgres } from './postgres-driver.ts';
@@ -66,8 +65,19 @@ export function cloneClient(sql: Sql, overrides: Partial<Postgres.Options<Record
   return trackHealth<Sql>(postgres({ ...(options as object), ...overrides } as never));
 }
 
+/** What a database is opened from: the settings of these names in src/config.ts, which the commands pass. */
+export interface DatabaseSettings {
+  /** Unset: the embedded PostgreSQL. */
+  databaseUrl?: string | undefined;
+  dataDir: string;
+  pgPort?: number | undefined;
+  pgStartTimeoutMs: number;
+  pgFsync: boolean;
+  dbPoolMax: number;
+}
+
 export async function openDatabase(
-  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'pgPort' | 'pgStartTimeoutMs' | 'pgFsync' | 'dbPoolMax'>,
+  config: DatabaseSettings,
   options: { onLog?: (line: string) => void; applicationName?: string } = {},
 ): Promise<Database> {
   let embedded: EmbeddedPostgres | undefined;

@@ -8,7 +8,7 @@ import { becomeConnectionRole, becomeUser } from '../db/as-user.ts';
 import type { Sql } from '../db/client.ts';
 import { ExpectedError } from '../errors.ts';
 import { JobOptionDefaults } from '../queue/job-options.ts';
-import { cancelJob, insertJob, type JobRow, type JobSource, startJob } from '../queue/jobs.ts';
+import { cancelJob, insertJob, JOB_SOURCES, type JobRow, startJob } from '../queue/jobs.ts';
 import { ROOT_PRIORITY } from '../queue/priorities.ts';
 import { enqueueUrls } from '../queue/tasks.ts';
 import { jobOptionFields } from './option-fields.ts';
@@ -19,7 +19,7 @@ export const jobOptionsSchema = z.object({
   url: z.string().min(1, 'give the site URL to crawl, e.g. https://example.com/'),
   organisationId: z.uuid('organisationId must be a UUID'),
   createdBy: z.uuid().nullish(),
-  source: z.enum(['manual', 'webhook', 'schedule', 'cli']).default('manual'),
+  source: z.enum(JOB_SOURCES).default('manual'),
   maxPages: fields.maxPages.default(JobOptionDefaults.maxPages),
   concurrency: fields.concurrency.default(JobOptionDefaults.concurrency),
   useSitemap: fields.useSitemap.default(JobOptionDefaults.useSitemap),
@@ -139,7 +139,7 @@ export async function createJob(
       organisationId: options.organisationId,
       createdBy: options.createdBy ?? null,
       rootUrl: options.rootUrl,
-      source: options.source as JobSource,
+      source: options.source,
       maxPages: options.maxPages,
       concurrency: options.concurrency,
       useSitemap: options.useSitemap,

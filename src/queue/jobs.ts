@@ -3,8 +3,11 @@ import type { Queryable } from '../db/client.ts';
 import { mapQueueError } from './errors.ts';
 import { JobOptionDefaults } from './job-options.ts';
 
-export type JobStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
-export type JobSource = 'manual' | 'webhook' | 'schedule' | 'cli';
+export const JOB_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+/** Who started a job: the API, a webhook, a schedule, or `bbb crawl`. */
+export const JOB_SOURCES = ['manual', 'webhook', 'schedule', 'cli'] as const;
+export type JobSource = (typeof JOB_SOURCES)[number];
 export const DISCOVERY_STATUSES = ['pending', 'running', 'done', 'skipped', 'failed'] as const;
 export type DiscoveryStatus = (typeof DISCOVERY_STATUSES)[number];
 

@@ -2,6 +2,7 @@
 // limits, leases, retries, counters) lives in SQL so every worker process shares it.
 import type { Queryable } from '../db/client.ts';
 import { mapQueueError } from './errors.ts';
+import type { TaskErrorCode } from './task-error-codes.ts';
 
 export type TaskSource = 'root' | 'sitemap' | 'link';
 /** pending: ready to claim; retrying: waits for run_after after a failed attempt (see docs/queue.md). */
@@ -49,13 +50,10 @@ export interface TaskResult {
   content_length?: number | null;
 }
 
-/** Error codes the queue SQL writes itself: an expired lease with no attempt left, and a failure without one. */
-export type QueueErrorCode = 'lease_expired' | 'unknown';
-
 export interface TaskFailure
   extends Omit<TaskResult, 'warm_cache_status' | 'warm_attempts' | 'warm_response_time_ms' | 'warm_results'> {
   retryable: boolean;
-  error_code: string;
+  error_code: TaskErrorCode;
   error_message?: string;
   retry_after_ms?: number | null;
 }

@@ -15,9 +15,10 @@
 import type { Sql } from '../db/client.ts';
 import { isRowRefusal } from '../db/connection-errors.ts';
 import { errorMessage } from '../errors.ts';
+import type { TaskErrorCode } from '../queue/task-error-codes.ts';
 import { type TaskAttempt, writeTaskResults } from '../queue/tasks.ts';
 import { backoffMs, pause, withDeadline } from './db-retry.ts';
-import type { TaskErrorCode, TaskOutcome } from './task-outcome.ts';
+import type { TaskOutcome } from './task-outcome.ts';
 import type { WorkerEvent, WorkerStats } from './types.ts';
 
 export interface BatchWriterOptions {

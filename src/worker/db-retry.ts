@@ -2,6 +2,7 @@
 // with capped exponential backoff and jitter so a fleet of workers does not reconnect in lockstep, carry on.
 import { setTimeout as delay } from 'node:timers/promises';
 import { isConnectionError } from '../db/connection-errors.ts';
+import { DbCallDeadlineMsDefault, DbRetryBackoffMsFirst, DbRetryBackoffMsMax } from './defaults.ts';
 
 export { isConnectionError };
 
@@ -11,9 +12,7 @@ export { isConnectionError };
  * that drops packets without resetting the connection can still do it for minutes. A late completion of the
  * abandoned call is harmless, because every write is fenced by the task's attempt and enqueues are deduplicated.
  */
-export const DB_CALL_DEADLINE_MS = 15_000;
-
-export function withDeadline<T>(promise: Promise<T>, ms = DB_CALL_DEADLINE_MS): Promise<T> {
+export function withDeadline<T>(promise: Promise<T>, ms = DbCallDeadlineMsDefault): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
@@ -26,9 +25,9 @@ export function withDeadline<T>(promise: Promise<T>, ms = DB_CALL_DEADLINE_MS): 
   return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }
 
-/** Full-jitter exponential backoff: attempt 0 → up to 100 ms, doubling, capped at `capMs`. */
-export function backoffMs(attempt: number, capMs = 5_000): number {
-  const ceiling = Math.min(capMs, 100 * 2 ** Math.min(attempt, 16));
+/** Backoff with jitter: attempt 0 waits 50–100 ms (DbRetryBackoffMsFirst), doubling to `capMs`. */
+export function backoffMs(attempt: number, capMs = DbRetryBackoffMsMax): number {
+  const ceiling = Math.min(capMs, DbRetryBackoffMsFirst * 2 ** Math.min(attempt, 16));
   return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
 }
 

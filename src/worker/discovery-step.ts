@@ -14,11 +14,9 @@ import type { JobRow } from '../queue/jobs.ts';
 import { SITEMAP_PRIORITY_BASE } from '../queue/priorities.ts';
 import { enqueueUrls } from '../queue/tasks.ts';
 import { withDbRetry, withDeadline } from './db-retry.ts';
+import { leaseRenewalMs, SitemapEnqueueBatchDefault } from './defaults.ts';
 import type { JobContexts } from './job-contexts.ts';
 import type { WorkerEvent, WorkerStats } from './types.ts';
-
-// enqueue_urls locks the job row for the call; moderate batches let the job's tasks be claimed in between.
-const ENQUEUE_BATCH = 500;
 
 class LeaseLost extends Error {
   override name = 'LeaseLost';
@@ -47,23 +45,20 @@ export async function runDiscovery(
   const signal = AbortSignal.any([deps.signal, lost.signal]);
   const onRetry = (err: unknown, waitMs: number) =>
     emit({ type: 'db_error', during: 'sitemap discovery', error: err, retryInMs: waitMs });
-  const renew = setInterval(
-    () => {
-      withDeadline(extendDiscoveryLease(sql, job, workerId, leaseSeconds))
-        .then((held) => {
-          if (!held) lost.abort(new LeaseLost(`discovery of job ${job.id} was taken over by another worker`));
-        })
-        // Unreachable now: the next beat tries again, and the lease outlasts two missed beats.
-        .catch((error) => emit({ type: 'db_error', during: 'renew discovery lease', error, retryInMs: 0 }));
-    },
-    Math.max(50, (leaseSeconds * 1000) / 3),
-  );
+  const renew = setInterval(() => {
+    withDeadline(extendDiscoveryLease(sql, job, workerId, leaseSeconds))
+      .then((held) => {
+        if (!held) lost.abort(new LeaseLost(`discovery of job ${job.id} was taken over by another worker`));
+      })
+      // Unreachable now: the next beat tries again, and the lease outlasts two missed beats.
+      .catch((error) => emit({ type: 'db_error', during: 'renew discovery lease', error, retryInMs: 0 }));
+  }, leaseRenewalMs(leaseSeconds));
   renew.unref();
 
   let enqueued = 0;
   const enqueue = async (tasks: SitemapTask[]) => {
-    for (let i = 0; i < tasks.length; i += ENQUEUE_BATCH) {
-      const batch = tasks.slice(i, i + ENQUEUE_BATCH);
+    for (let i = 0; i < tasks.length; i += SitemapEnqueueBatchDefault) {
+      const batch = tasks.slice(i, i + SitemapEnqueueBatchDefault);
       const res = await withDbRetry(
         () =>
           enqueueUrls(

@@ -3,6 +3,7 @@
 import type { Sql } from '../db/client.ts';
 import { extendLeases, type TaskAttempt } from '../queue/tasks.ts';
 import { withDeadline } from './db-retry.ts';
+import { leaseRenewalMs } from './defaults.ts';
 
 export interface Heartbeat {
   stop(): void;
@@ -16,21 +17,17 @@ export function startHeartbeat(options: {
 }): Heartbeat {
   const { sql, leaseSeconds } = options;
   let beating = false;
-  // A third of the lease: two beats can fail (a database restart) before the lease is at risk.
-  const timer = setInterval(
-    async () => {
-      if (beating) return;
-      beating = true;
-      try {
-        await withDeadline(extendLeases(sql, options.runs(), leaseSeconds));
-      } catch (err) {
-        options.onError(err);
-      } finally {
-        beating = false;
-      }
-    },
-    Math.max(50, (leaseSeconds * 1000) / 3),
-  );
+  const timer = setInterval(async () => {
+    if (beating) return;
+    beating = true;
+    try {
+      await withDeadline(extendLeases(sql, options.runs(), leaseSeconds));
+    } catch (err) {
+      options.onError(err);
+    } finally {
+      beating = false;
+    }
+  }, leaseRenewalMs(leaseSeconds));
   timer.unref();
   return { stop: () => clearInterval(timer) };
 }

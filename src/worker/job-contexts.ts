@@ -9,6 +9,7 @@ import {
 } from '../crawler/crawl-context.ts';
 import type { Sql } from '../db/client.ts';
 import type { JobRow } from '../queue/jobs.ts';
+import { JobContextsCachedMax } from './defaults.ts';
 
 export interface JobContext {
   ctx: CrawlContext;
@@ -20,9 +21,6 @@ type JobFields = Pick<
   JobRow,
   'id' | 'root_url' | 'include_patterns' | 'exclude_patterns' | 'find_links' | 'max_pages'
 >;
-
-// Enough for every job a worker interleaves; past it the oldest entry is rebuilt when next needed.
-const MAX_CACHED = 256;
 
 export class JobContexts {
   private readonly cache = new Map<string, JobContext | Error>();
@@ -57,7 +55,7 @@ export class JobContexts {
     } catch (err) {
       entry = err instanceof Error ? err : new Error(String(err));
     }
-    if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value!);
+    if (this.cache.size >= JobContextsCachedMax) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(row.id, entry);
     return entry;
   }

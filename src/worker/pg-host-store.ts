@@ -17,6 +17,7 @@ import {
 } from '../crawler/politeness.ts';
 import type { Sql } from '../db/client.ts';
 import { isConnectionError, withDeadline } from './db-retry.ts';
+import { PolitenessDbDeadlineMsDefault } from './defaults.ts';
 
 export interface PgHostStateStoreOptions {
   /**
@@ -38,8 +39,6 @@ function configJson(config: PolitenessConfig) {
 
 const ms = (value: number | undefined): number | null =>
   value === undefined || !Number.isFinite(value) ? null : Math.round(value);
-
-const POLITENESS_DEADLINE_MS = 3_000;
 
 export class PgHostStateStore implements HostStateStore {
   private readonly local = new InMemoryHostStateStore();
@@ -88,7 +87,7 @@ export class PgHostStateStore implements HostStateStore {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         // A politeness round trip is tiny; past a few seconds the database is in trouble, crawl on locally.
-        return await withDeadline(shared(), POLITENESS_DEADLINE_MS);
+        return await withDeadline(shared(), PolitenessDbDeadlineMsDefault);
       } catch (err) {
         if (!isConnectionError(err)) throw err;
       }

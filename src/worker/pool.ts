@@ -24,6 +24,7 @@ import {
   LeaseSecondsDefault,
   PollMsDefault,
   StopDeadlineMsDefault,
+  StopWritesMsMin,
 } from './defaults.ts';
 import { runDiscovery } from './discovery-step.ts';
 import { startHeartbeat } from './heartbeat.ts';
@@ -244,12 +245,11 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
       hardStop.abort(new Error('worker pool stopped'));
       await Promise.allSettled(running());
     }
-    // Results first: a task whose result is written is not one to release. Give the writes at least a few
-    // seconds even when the deadline is spent, since losing them means crawling those pages again.
-    await writer.flush(Math.max(5_000, deadlineMs - (Date.now() - started)));
+    // Results first: a task whose result is written is not one to release.
+    await writer.flush(Math.max(StopWritesMsMin, deadlineMs - (Date.now() - started)));
     if (unrun.size > 0) {
       const runs = [...unrun.values()];
-      const giveUp = AbortSignal.timeout(5_000);
+      const giveUp = AbortSignal.timeout(StopWritesMsMin);
       try {
         const released = await withDbRetry(() => releaseTasks(sql, runs), { signal: giveUp });
         stats.released += released.length;

@@ -2,10 +2,13 @@
 // `retryable` comes from the crawl error's type; plus the page's internal links to enqueue first.
 
 import type { PageCrawlResult } from '../crawler/crawl-page.ts';
-import { type CrawlErrorCode, RetryableCrawlError } from '../crawler/errors.ts';
+import { RetryableCrawlError } from '../crawler/errors.ts';
 import { errorMessage } from '../errors.ts';
 import { linkPriority } from '../queue/priorities.ts';
-import type { ClaimedTask, QueueErrorCode, TaskFailure, TaskResult } from '../queue/tasks.ts';
+import type { WorkerErrorCode } from '../queue/task-error-codes.ts';
+import type { ClaimedTask, TaskFailure, TaskResult } from '../queue/tasks.ts';
+
+// batch-writer.ts names the union through this module.
 
 export interface DiscoveredLinks {
   jobId: string;
@@ -14,12 +17,6 @@ export interface DiscoveredLinks {
   depth: number;
   priority: number;
 }
-
-/** Why a task of the worker's own failed: not the site's doing. */
-export type WorkerErrorCode = 'invalid_job' | 'worker_error' | 'worker_db_error' | 'result_rejected';
-
-/** Every tasks.error_code there is (listed in docs/queue.md): the site's, the worker's and the queue's. */
-export type TaskErrorCode = CrawlErrorCode | WorkerErrorCode | QueueErrorCode;
 
 /** One finished crawl waiting to be written. `links` go in before the result (see BatchWriter). */
 export interface TaskOutcome {

@@ -2,12 +2,12 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createJob } from '../../src/jobs/job-service.ts';
 import { createOrganisation, getJob } from '../../src/queue/jobs.ts';
 import type { Report } from '../../src/report/index.ts';
 import { testDatabase } from '../support/db.ts';
 import { startFixtureSite } from '../support/fixture-site.ts';
+import { waitFor } from '../support/wait.ts';
 import { runBbb } from './bbb-process.ts';
 
 const db = await testDatabase();
@@ -73,12 +73,11 @@ test('bbb worker crawls queued jobs, refuses private targets like a server, and 
   const worker = runBbb(['worker', '--concurrency', '2'], env);
   await worker.waitForStderr(/worker running against/);
   // Waiting on the database is the only way to see the worker finish a task; each check is one cheap read.
-  let row = await getJob(db.sql, job.id);
-  for (let i = 0; i < 200 && row?.status === 'running'; i++) {
-    await sleep(50);
-    row = await getJob(db.sql, job.id);
-  }
-  assert.equal(row?.status, 'completed');
+  const row = await waitFor('the worker to finish the job', async () => {
+    const found = await getJob(db.sql, job.id);
+    return found?.status === 'running' ? undefined : found;
+  });
+  assert.equal(row.status, 'completed');
   const [task] = await db.sql<
     { error_code: string | null }[]
   >`select error_code from tasks where job_id = ${job.id}`;

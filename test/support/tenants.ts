@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { asUser, type JwtClaims } from '../../src/db/as-user.ts';
 import type { Sql, TxSql } from '../../src/db/client.ts';
+import { waitFor } from './wait.ts';
 
 export type OrgRole = 'owner' | 'admin' | 'member';
 
@@ -115,13 +116,11 @@ async function waitUntilLockWait(sql: Sql, pid: number, done: Promise<unknown>):
   void done.then(() => {
     finished = true;
   });
-  const deadline = Date.now() + 10_000;
-  while (!finished) {
+  const seen = await waitFor(`backend ${pid} to wait on a lock or finish`, async () => {
+    if (finished) return 'finished';
     const [row] = await sql<{ waiting: boolean }[]>`
       select wait_event_type = 'Lock' as waiting from pg_stat_activity where pid = ${pid}`;
-    if (row?.waiting) return true;
-    if (Date.now() > deadline)
-      throw new Error(`backend ${pid} neither waited on a lock nor finished in 10 s`);
-  }
-  return false;
+    return row?.waiting ? 'waiting' : undefined;
+  });
+  return seen === 'waiting';
 }

@@ -7,6 +7,7 @@ import { GotrueError } from '../../auth/gotrue/errors.ts';
 import { findLiveSession, isSessionId, type SessionRow } from '../../auth/gotrue/sessions.ts';
 import { findUserById, type UserRow } from '../../auth/gotrue/users.ts';
 import { type UserClaims, verifyApiKey } from '../../auth/jwt.ts';
+import { errorMessage } from '../../errors.ts';
 import { type AppDeps, type AppEnv, sessionMaxAge } from '../context.ts';
 
 /** Requires `apikey` (header, or query for clients that cannot set headers) to be the anon or service key. */
@@ -38,7 +39,7 @@ export async function signedIn(deps: AppDeps, c: Context<AppEnv>, at: Date): Pro
   try {
     claims = await deps.verifyToken(match[1]!);
   } catch (err) {
-    throw new GotrueError(403, 'bad_jwt', `invalid JWT: ${(err as Error).message}`);
+    throw new GotrueError(403, 'bad_jwt', `invalid JWT: ${errorMessage(err)}`);
   }
   const user = await findUserById(deps.sql, claims.sub);
   if (!user) throw new GotrueError(403, 'user_not_found', 'User from sub claim in JWT does not exist');

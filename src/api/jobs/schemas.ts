@@ -3,7 +3,7 @@
 import { z } from '@hono/zod-openapi';
 import { jobOptionFields } from '../../jobs/option-fields.ts';
 import { JobOptionDefaults } from '../../queue/job-options.ts';
-import { DISCOVERY_STATUSES } from '../../queue/jobs.ts';
+import { DISCOVERY_STATUSES, JOB_STATUSES } from '../../queue/jobs.ts';
 import { cursorParam, limitParam } from '../openapi.ts';
 
 /** A comma-separated query parameter whose items must each be one of `values`; empty means no filter. */
@@ -26,8 +26,6 @@ export function commaList<const T extends string>(values: readonly [T, ...T[]], 
     })
     .openapi({ type: 'string', description: `comma-separated: ${values.join(', ')}` });
 }
-
-export const JOB_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const;
 
 // The API's names are the job service's in snake_case.
 const serviceFields = jobOptionFields((name) => name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`));

@@ -1,21 +1,19 @@
-// Dashboard numbers for one organisation over a recent window: one aggregate over its jobs created in the
-// window (an index range on jobs (organisation_id, created_at)), run as the caller so RLS applies. Page and
-// cache numbers come from each job's counters and its `stats` (computed once when the job finished), so
-// nothing here reads tasks.
+// GET /v1/dashboard/stats: totals for the jobs an organisation created in a recent window (the query is in
+// src/api/orgs/dashboard-queries.ts).
 import { createRoute, z } from '@hono/zod-openapi';
 import { type AppDeps, router } from '../context.ts';
 import { commonErrors, json, uuidSchema } from '../openapi.ts';
 import { targetOrganisation } from '../orgs/access.ts';
+import { DASHBOARD_RANGES, type DashboardRange, dashboardStats } from '../orgs/dashboard-queries.ts';
 import { userTx } from '../user-db.ts';
 
-const RANGES = { '24h': '24 hours', '7d': '7 days', '30d': '30 days', '90d': '90 days' } as const;
-type Range = keyof typeof RANGES;
+const RANGES = Object.keys(DASHBOARD_RANGES) as [DashboardRange, ...DashboardRange[]];
 
 const ratio = z.number().nullable().openapi({ description: 'null when no finished job has cache data' });
 
 const statsSchema = z
   .object({
-    range: z.enum(Object.keys(RANGES) as [Range, ...Range[]]),
+    range: z.enum(RANGES),
     from: z.string().openapi({ format: 'date-time' }),
     to: z.string().openapi({ format: 'date-time' }),
     jobs: z.object({
@@ -43,9 +41,7 @@ const stats = createRoute({
   summary: 'Totals for the jobs an organisation created in a recent window',
   request: {
     query: z.object({
-      range: z
-        .enum(Object.keys(RANGES) as [Range, ...Range[]], { error: 'range is one of 24h, 7d, 30d or 90d' })
-        .default('7d'),
+      range: z.enum(RANGES, { error: 'range is one of 24h, 7d, 30d or 90d' }).default('7d'),
       organisation_id: uuidSchema('organisation id')
         .optional()
         .openapi({ description: 'defaults to your active organisation' }),
@@ -54,53 +50,13 @@ const stats = createRoute({
   responses: { 200: json(statsSchema, 'Dashboard totals'), ...commonErrors(400, 404) },
 });
 
-interface StatsRow {
-  from: Date;
-  to: Date;
-  total: number;
-  completed: number;
-  failed: number;
-  cancelled: number;
-  running: number;
-  crawled: number;
-  broken: number;
-  before: number | null;
-  after: number | null;
-  time_saved_ms: number;
-}
-
 export function dashboardRoutes(deps: AppDeps) {
   const r = router();
   r.openapi(stats, async (c) => {
     const { range, organisation_id } = c.req.valid('query');
-    const row = await userTx(deps, c, async (tx) => {
-      const orgId = await targetOrganisation(tx, organisation_id);
-      // A job's cache ratio counts in proportion to its crawled pages; jobs without a ratio (no cache data,
-      // or not finished) are left out of both the numerator and the weights.
-      const [found] = await tx<StatsRow[]>`
-        with j as (
-          select j.status, j.completed_tasks + j.failed_tasks as pages, j.stats,
-            (j.stats -> 'cache_hit_ratio' ->> 'before')::float8 as before,
-            (j.stats -> 'cache_hit_ratio' ->> 'after')::float8 as after
-          from public.jobs j
-          where j.organisation_id = ${orgId} and j.created_at >= now() - ${RANGES[range]}::interval
-        )
-        select now() - ${RANGES[range]}::interval as from, now() as to,
-          count(*)::int as total,
-          count(*) filter (where status = 'completed')::int as completed,
-          count(*) filter (where status = 'failed')::int as failed,
-          count(*) filter (where status = 'cancelled')::int as cancelled,
-          count(*) filter (where status = 'running')::int as running,
-          coalesce(sum(pages), 0)::bigint as crawled,
-          coalesce(sum((stats -> 'pages' ->> 'broken')::bigint), 0)::bigint as broken,
-          round((sum(before * pages) / nullif(sum(pages) filter (where before is not null), 0))::numeric, 4)
-            ::float8 as before,
-          round((sum(after * pages) / nullif(sum(pages) filter (where after is not null), 0))::numeric, 4)
-            ::float8 as after,
-          coalesce(sum((stats ->> 'time_saved_ms')::bigint), 0)::bigint as time_saved_ms
-        from j`;
-      return found!;
-    });
+    const row = await userTx(deps, c, async (tx) =>
+      dashboardStats(tx, await targetOrganisation(tx, organisation_id), range),
+    );
     return c.json(
       {
         range,

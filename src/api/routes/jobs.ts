@@ -14,6 +14,8 @@ import { findJob, jobJson, listJobs } from '../jobs/job-view.ts';
 import { assertPublicTarget } from '../jobs/public-target.ts';
 import { CreateJobBody, Job, JobListQuery } from '../jobs/schemas.ts';
 import { errorJson, JobIdParams, json, jsonBody, pageOf } from '../openapi.ts';
+import { callerRole } from '../orgs/access.ts';
+import { maxPagesPerJob } from '../orgs/plan-queries.ts';
 import { activeOrganisation, userTx } from '../user-db.ts';
 
 const TAGS = ['jobs'];
@@ -99,10 +101,7 @@ export function jobRoutes(deps: AppDeps) {
     const b = c.req.valid('json');
     const { organisationId, planPages } = await userTx(deps, c, async (tx) => {
       const org = b.organisation_id ?? (await activeOrganisation(tx));
-      const [plan] = await tx<{ max: number }[]>`
-        select p.max_pages_per_job as max from organisations o join plans p on p.id = o.plan_id
-        where o.id = ${org}`;
-      return { organisationId: org, planPages: plan?.max };
+      return { organisationId: org, planPages: await maxPagesPerJob(tx, org) };
     });
     const job = await createAsUser(deps, c, {
       url: b.url,
@@ -122,10 +121,8 @@ export function jobRoutes(deps: AppDeps) {
   r.openapi(list, async (c) => {
     const filters = c.req.valid('query');
     const result = await userTx(deps, c, async (tx) => {
-      if (filters.organisation_id) {
-        const [member] = await tx`select 1 from organisations where id = ${filters.organisation_id}`;
-        if (!member) throw notFound('organisation');
-      }
+      // 404 unless the caller belongs to the organisation named.
+      if (filters.organisation_id) await callerRole(tx, filters.organisation_id);
       return listJobs(tx, filters.organisation_id ?? (await activeOrganisation(tx)), filters);
     });
     return c.json(result, 200);
@@ -146,7 +143,7 @@ export function jobRoutes(deps: AppDeps) {
       if (job.status !== 'pending' && job.status !== 'running') throw finished(job.status);
       await becomeConnectionRole(tx);
       // It may have finished since the check; cancel_job then leaves it as it is.
-      const after = await cancelJob(tx as never, id);
+      const after = await cancelJob(tx, id);
       if (after.status !== 'cancelled') throw finished(after.status);
       return findJob(tx, id);
     });

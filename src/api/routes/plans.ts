@@ -1,11 +1,11 @@
-// The price list (public) and an organisation's usage against its plan (signed-in). Usage reads the
-// counters the limits are enforced with — the day's organisation_page_usage row and the indexed count of
-// recent jobs — never the tasks.
+// The price list (public) and an organisation's usage against its plan (signed-in); the queries are in
+// src/api/orgs/plan-queries.ts.
 import { createRoute, z } from '@hono/zod-openapi';
 import { asUser } from '../../db/as-user.ts';
 import { type AppDeps, router } from '../context.ts';
 import { commonErrors, json, uuidSchema } from '../openapi.ts';
 import { targetOrganisation } from '../orgs/access.ts';
+import { listPlans, planUsage } from '../orgs/plan-queries.ts';
 import { userTx } from '../user-db.ts';
 
 const planSchema = z
@@ -17,7 +17,6 @@ const planSchema = z
     max_pages_per_job: z.number().int(),
   })
   .openapi('Plan');
-type Plan = z.infer<typeof planSchema>;
 
 const plans = createRoute({
   method: 'get',
@@ -64,13 +63,7 @@ export function planRoutes(deps: AppDeps) {
   const r = router();
   r.openapi(plans, async (c) => {
     // As `anon`, so the plans_read policy decides what is for sale (not the unlisted operator plan).
-    const data = await asUser(
-      deps.sql,
-      { role: 'anon' },
-      (tx) => tx<Plan[]>`
-        select id, name, daily_page_quota, jobs_per_30_days, max_pages_per_job from public.plans
-        order by daily_page_quota, id`,
-    );
+    const data = await asUser(deps.sql, { role: 'anon' }, listPlans);
     return c.json({ data }, 200);
   });
   return r;
@@ -83,16 +76,7 @@ export function usageRoutes(deps: AppDeps) {
     const { organisation_id } = c.req.valid('query');
     const row = await userTx(deps, c, async (tx) => {
       const orgId = await targetOrganisation(tx, organisation_id);
-      const [found] = await tx<(Plan & { jobs_used: number; pages_used: number; resets_at: Date })[]>`
-        select p.id, p.name, p.daily_page_quota, p.jobs_per_30_days, p.max_pages_per_job,
-          (select count(*) from public.jobs j
-           where j.organisation_id = o.id and j.created_at > now() - interval '30 days') as jobs_used,
-          coalesce((select u.pages from public.organisation_page_usage u
-                    where u.organisation_id = o.id and u.day = public.utc_today()), 0) as pages_used,
-          (public.utc_today() + 1)::timestamp at time zone 'UTC' as resets_at
-        from public.organisations o join public.plans p on p.id = o.plan_id
-        where o.id = ${orgId}`;
-      return { orgId, ...found! };
+      return { orgId, ...(await planUsage(tx, orgId)) };
     });
     const { orgId, jobs_used, pages_used, resets_at, ...plan } = row;
     return c.json(
