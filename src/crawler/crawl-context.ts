@@ -4,7 +4,8 @@
 
 import { USER_AGENT_PRODUCT } from './fetch-settings.ts';
 import { createOpenUrl } from './fetch-stream.ts';
-import { compileFilters, type FilterSpec, type UrlFilter } from './filters.ts';
+import { type FilterGuardOptions, type GuardedFilter, guardFilter } from './filter-guard.ts';
+import { compileFilters, type FilterSpec } from './filters.ts';
 import { Politeness, type PolitenessOptions } from './politeness.ts';
 import { type OpenUrl, RobotsCache, type RobotsCacheOptions } from './robots.ts';
 import type { FetchOptions } from './types.ts';
@@ -37,6 +38,8 @@ export interface CrawlOptions extends CrawlFetchSettings {
   /** Honour robots.txt. Default true. */
   respectRobots?: boolean;
   filters?: FilterSpec;
+  /** When a job's filters count as too slow and stop (src/crawler/filter-guard.ts). */
+  filterGuard?: FilterGuardOptions;
   /** Warm GETs after a MISS/EXPIRED; 0 turns warming off. Default 3. */
   warmAttempts?: number;
   /** Warm attempt n waits n × this × (1..2). Default 500. */
@@ -64,7 +67,8 @@ export interface CrawlContext {
   readonly open: OpenUrl;
   readonly robots: RobotsCache;
   readonly politeness: Politeness;
-  readonly filter: UrlFilter;
+  /** The job's include/exclude filter; it stops itself if the patterns prove too slow (stoppedBy). */
+  readonly filter: GuardedFilter;
 }
 
 /** Instances a worker may share between the jobs it runs, so robots.txt and host budgets are per host. */
@@ -134,7 +138,7 @@ export function createCrawlContext(
     open,
     robots: shared.robots ?? createRobotsCache(options, open),
     politeness: shared.politeness ?? new Politeness(options.politeness),
-    filter: compileFilters(options.filters),
+    filter: guardFilter(compileFilters(options.filters), options.filterGuard),
   };
 }
 
@@ -145,7 +149,11 @@ function productToken(userAgent: string | undefined): string {
 
 export type Admission =
   | { ok: true; url: string }
-  | { ok: false; reason: 'invalid' | 'other_site' | 'excluded' | 'not_included'; detail?: string };
+  | {
+      ok: false;
+      reason: 'invalid' | 'other_site' | 'excluded' | 'not_included' | 'filters_too_slow';
+      detail?: string;
+    };
 
 /**
  * Whether a URL from any source (the root, a sitemap, a page's links) may become a task of this job:

@@ -15,7 +15,9 @@ export interface FilterSpec {
 
 export type FilterResult =
   | { ok: true }
-  | { ok: false; reason: 'excluded' | 'not_included'; pattern?: string };
+  | { ok: false; reason: 'excluded' | 'not_included'; pattern?: string }
+  /** The job's filter stopped itself for being too slow (src/crawler/filter-guard.ts). */
+  | { ok: false; reason: 'filters_too_slow'; pattern?: undefined };
 
 export interface UrlFilter {
   /** `url` is an absolute URL (normalised, ideally) or a path starting with `/`. */

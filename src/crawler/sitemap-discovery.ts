@@ -60,7 +60,7 @@ export async function discoverSitemapUrls(
   const isAdmitted = (url: string): boolean => {
     const verdict = admitUrl(url, ctx);
     if (verdict.ok) admitted.set(url, verdict.url);
-    else if (verdict.reason === 'excluded' || verdict.reason === 'not_included') filtered++;
+    else if (['excluded', 'not_included', 'filters_too_slow'].includes(verdict.reason)) filtered++;
     return verdict.ok;
   };
   const entries: SitemapEntry[] = [];

@@ -33,7 +33,7 @@ export class JobContexts {
 
   /** Undefined when the job no longer exists; an Error when its options cannot make a context. */
   async get(jobId: string): Promise<JobContext | Error | undefined> {
-    const cached = this.cache.get(jobId);
+    const cached = this.cached(jobId);
     if (cached) return cached;
     const [row] = await this.sql<JobFields[]>`
       select id, root_url, include_patterns, exclude_patterns, find_links, max_pages
@@ -42,7 +42,7 @@ export class JobContexts {
   }
 
   fromRow(row: JobFields): JobContext | Error {
-    const cached = this.cache.get(row.id);
+    const cached = this.cached(row.id);
     if (cached) return cached;
     let entry: JobContext | Error;
     try {
@@ -58,5 +58,17 @@ export class JobContexts {
     if (this.cache.size >= JobContextsCachedMax) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(row.id, entry);
     return entry;
+  }
+
+  /**
+   * A job whose filter stopped itself for being too slow (src/crawler/filter-guard.ts) gets no more work: from
+   * then on its entry is that error, so its remaining tasks fail at once (invalid_job) saying why.
+   */
+  private cached(jobId: string): JobContext | Error | undefined {
+    const entry = this.cache.get(jobId);
+    const stopped = entry instanceof Error ? undefined : entry?.ctx.filter.stoppedBy;
+    if (!stopped) return entry;
+    this.cache.set(jobId, stopped);
+    return stopped;
   }
 }

@@ -34,6 +34,11 @@ export class FakeClock {
       );
     });
 
+  /** Moves time on by `ms` at once, as synchronous work that takes that long would (timers fire on step()). */
+  advance(ms: number): void {
+    this.t += ms;
+  }
+
   /** Lets pending work run, then moves to the next timer and fires every timer due. False when none is left. */
   async step(): Promise<boolean> {
     await settle();

@@ -148,3 +148,45 @@ test('one pool crawls a site end to end and the job completes with its stats', a
   assert.equal(pool.stats.failed, 4);
   assert.equal(pool.stats.discoveries, 1);
 });
+
+test('a job whose filter proves too slow stops growing, and its remaining tasks fail saying why', async () => {
+  const slowSite = await startFixtureSite((s) => page(s, '/', ['/slow-1', '/slow-2', '/slow-3']));
+  const slowOrigin = `http://${SITE_HOST}:${slowSite.port}`;
+  const db = await testDatabase();
+  const organisationId = await createOrganisation(db.sql, 'Slow filters');
+  const { job } = await createJob(db.sql, {
+    url: `${slowOrigin}/`,
+    organisationId,
+    source: 'manual',
+    useSitemap: false,
+    include: ['/', '/slow-*'],
+  });
+  // Every match counts as slow and the first one passes the budget: the guard stops after one link.
+  const crawl = testCrawlOptions({ filterGuard: { slowMatchMs: 0, slowBudgetMs: -1 } });
+  const pool = startWorkerPool({ sql: db.connect(5), concurrency: 2, crawl });
+  try {
+    await waitFor('the job to finish', async () => {
+      const row = await getJob(db.sql, job.id);
+      return row && row.status !== 'running' ? row : undefined;
+    });
+  } finally {
+    await pool.stop({ deadlineMs: 2_000 });
+    await slowSite.stop();
+  }
+  const tasks = await db.sql<
+    { url: string; status: string; error_code: string | null; error_message: string | null }[]
+  >`select url, status, error_code, error_message from tasks where job_id = ${job.id} order by id`;
+  assert.deepEqual(
+    tasks.map((t) => [new URL(t.url).pathname, t.status, t.error_code]),
+    [
+      ['/', 'completed', null],
+      // Admitted by the match that stopped the filter; the other two links never were.
+      ['/slow-1', 'failed', 'invalid_job'],
+    ],
+  );
+  assert.match(
+    tasks[1]!.error_message ?? '',
+    /took up to \d+ ms to match one URL.*fewer or simpler patterns/,
+  );
+  assert.equal(slowSite.requested('/slow-1').length, 0, 'a task of a stopped job is never fetched');
+});
