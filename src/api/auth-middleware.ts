@@ -41,7 +41,7 @@ export function requireUser(deps: AppDeps): MiddlewareHandler<AppEnv> {
     if (claims.session_id !== undefined) {
       const id = String(claims.session_id);
       if (!isSessionId(id)) throw new InvalidTokenError('the token’s session_id claim is not a session id');
-      if (!(await sessions.isLive(id, claims.sub))) {
+      if (!(await sessionIsLive(sessions, id, claims.sub))) {
         throw new InvalidTokenError(
           'the token’s session has ended (signed out, revoked or too old): sign in again',
         );
@@ -50,4 +50,25 @@ export function requireUser(deps: AppDeps): MiddlewareHandler<AppEnv> {
     c.set('claims', claims);
     await next();
   };
+}
+
+/**
+ * The session lookup reads auth.sessions as bbb's own database role. A role that may not (a dedicated role on a
+ * Supabase project) would otherwise surface as 403 "not allowed" on every signed-in request: say what is wrong.
+ */
+async function sessionIsLive(sessions: SessionCache, id: string, userId: string): Promise<boolean> {
+  try {
+    return await sessions.isLive(id, userId);
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (code !== '42501' && code !== '42P01') throw err;
+    throw new ApiError(
+      500,
+      'session_check_failed',
+      "bbb's database role cannot read auth.sessions, so no signed-in request can be checked; " +
+        'connect as a role that can (docs/supabase.md#the-database-role)',
+      undefined,
+      { cause: err },
+    );
+  }
 }

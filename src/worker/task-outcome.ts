@@ -8,8 +8,6 @@ import { linkPriority } from '../queue/priorities.ts';
 import type { WorkerErrorCode } from '../queue/task-error-codes.ts';
 import type { ClaimedTask, TaskFailure, TaskResult } from '../queue/tasks.ts';
 
-// batch-writer.ts names the union through this module.
-
 export interface DiscoveredLinks {
   jobId: string;
   urls: string[];

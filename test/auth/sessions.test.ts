@@ -3,8 +3,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
+import { createApp } from '../../src/api/app.ts';
 import { SESSION_CACHE_MS } from '../../src/auth/gotrue/session-cache.ts';
 import { apiKeys, signHs256 } from '../../src/auth/jwt.ts';
+import { connect } from '../../src/db/client.ts';
 import { type ApiFixture, type ApiResult, apiFixture, TEST_JWT_SECRET } from '../support/api.ts';
 
 const keys = await apiKeys(TEST_JWT_SECRET);
@@ -111,4 +113,24 @@ test('a Supabase Auth session older than the 30-day default is refused; tokens w
   const res = await jobs(api, malformed);
   assert.equal(res.status, 401);
   assert.equal(res.body.error.code, 'invalid_token');
+});
+
+test('a database role that cannot read auth.sessions is named in a 500, not hidden behind a 403', async (t) => {
+  const role = `bbb_no_sessions_${randomUUID().slice(0, 8)}`;
+  await api.db.sql.unsafe(`create role ${role} login password 'no-sessions'`);
+  const url = new URL(api.db.url);
+  url.username = role;
+  url.password = 'no-sessions';
+  const limited = connect(url.toString(), { max: 1 });
+  t.after(async () => {
+    await limited.end();
+    await api.db.sql.unsafe(`drop role ${role}`);
+  });
+  const app = createApp({ ...api.deps, sql: limited });
+  const user = await api.user();
+  const res = await app.request('/v1/jobs', { headers: { authorization: `Bearer ${user.token}` } });
+  const body = (await res.json()) as { error: { code: string; message: string } };
+  assert.equal(res.status, 500, JSON.stringify(body));
+  assert.equal(body.error.code, 'session_check_failed');
+  assert.match(body.error.message, /cannot read auth\.sessions.*docs\/supabase\.md#the-database-role/);
 });
