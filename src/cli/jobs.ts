@@ -1,15 +1,15 @@
 // `bbb jobs list|show|cancel` against the configured database (DATABASE_URL, else the embedded one in
 // BBB_DATA_DIR): look at and stop crawls without the API.
+
+import { isUuid } from '../db/uuid.ts';
 import { UnknownJobError } from '../queue/errors.ts';
 import { cancelJob, getJob, type JobRow } from '../queue/jobs.ts';
 import { formatReport, loadReport, type ReportFormat } from '../report/index.ts';
 import { withDatabase } from './database.ts';
 import { UsageError } from './errors.ts';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 function checkId(id: string): void {
-  if (!UUID.test(id)) {
+  if (!isUuid(id)) {
     throw new UsageError(`"${id}" is not a job id: give the UUID that \`bbb jobs list\` shows.`);
   }
 }

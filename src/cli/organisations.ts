@@ -2,10 +2,9 @@
 // Tenants cannot: the API refuses a plan_id and the database grants them no write to organisations.plan_id,
 // so this runs as the connection's own role against the configured database.
 import type { Queryable } from '../db/client.ts';
+import { isUuid } from '../db/uuid.ts';
 import { withDatabase } from './database.ts';
 import { UsageError } from './errors.ts';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface PlanChange {
   id: string;
@@ -20,7 +19,7 @@ export async function setOrganisationPlan(
   orgId: string,
   planId: string,
 ): Promise<PlanChange> {
-  if (!UUID.test(orgId)) {
+  if (!isUuid(orgId)) {
     throw new UsageError(
       `"${orgId}" is not an organisation id: give its UUID (GET /v1/organisations shows it).`,
     );

@@ -2,6 +2,8 @@
 // network or proxy failure), as opposed to "this statement is wrong". Callers retry the first kind. And which
 // refusals a batch of rows can be blamed for (isRowRefusal), the only ones worth bisecting a batch over.
 
+import { errorMessage } from '../errors.ts';
+
 const CONNECTION_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
@@ -31,7 +33,7 @@ export function isConnectionError(err: unknown): boolean {
     code === '57P03' ||
     code === '53300' ||
     // "database ... is not currently accepting connections" (ALLOW_CONNECTIONS false during maintenance).
-    (code === '55000' && /accepting connections|allow connections/i.test(String((err as Error).message))) ||
+    (code === '55000' && /accepting connections|allow connections/i.test(errorMessage(err))) ||
     code === '40001' ||
     code === '40P01'
   );

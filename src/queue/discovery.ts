@@ -2,9 +2,7 @@
 // run it, under a lease, so creating a job never waits on a sitemap and a crashed worker's discovery is re-run.
 import type { Queryable } from '../db/client.ts';
 import type { JobRow } from './jobs.ts';
-
-/** The discovery lease; the worker renews it every third of it while the walk goes on. */
-export const DISCOVERY_LEASE_SECONDS = 30;
+import { LEASE_SECONDS_DEFAULT } from './tasks.ts';
 
 /**
  * Jobs whose discovery this worker now holds. Each claim counts an attempt (discovery_attempts, the fencing
@@ -14,7 +12,7 @@ export async function claimDiscovery(
   sql: Queryable,
   workerId: string,
   limit: number,
-  leaseSeconds = DISCOVERY_LEASE_SECONDS,
+  leaseSeconds = LEASE_SECONDS_DEFAULT,
   jobIds?: string[],
 ): Promise<JobRow[]> {
   return sql<JobRow[]>`
@@ -42,7 +40,7 @@ export async function extendDiscoveryLease(
   sql: Queryable,
   job: Pick<JobRow, 'id' | 'discovery_attempts'>,
   workerId: string,
-  leaseSeconds = DISCOVERY_LEASE_SECONDS,
+  leaseSeconds = LEASE_SECONDS_DEFAULT,
 ): Promise<boolean> {
   const [row] = await sql<{ ok: boolean }[]>`
     select extend_discovery_lease(${job.id}::uuid, ${workerId}, ${job.discovery_attempts},

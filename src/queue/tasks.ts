@@ -4,6 +4,9 @@ import type { Queryable } from '../db/client.ts';
 import { mapQueueError } from './errors.ts';
 import type { TaskErrorCode } from './task-error-codes.ts';
 
+/** A run's lease when the caller names none: a task (claim_tasks, extend_leases) or a discovery (discovery.ts). */
+export const LEASE_SECONDS_DEFAULT = 30;
+
 export type TaskSource = 'root' | 'sitemap' | 'link';
 /** pending: ready to claim; retrying: waits for run_after after a failed attempt (see docs/queue.md). */
 export const TASK_STATUSES = ['pending', 'running', 'retrying', 'completed', 'failed', 'skipped'] as const;
@@ -116,7 +119,7 @@ export async function claimTasks(
   sql: Queryable,
   workerId: string,
   limit: number,
-  leaseSeconds = 30,
+  leaseSeconds = LEASE_SECONDS_DEFAULT,
   /** Claim only from these jobs (bbb crawl); undefined: any running job. */
   jobIds?: string[],
 ): Promise<ClaimedTask[]> {
@@ -166,7 +169,7 @@ export async function recoverExpiredLeases(sql: Queryable): Promise<{ recovered:
 export async function extendLeases(
   sql: Queryable,
   runs: TaskAttempt[],
-  leaseSeconds = 30,
+  leaseSeconds = LEASE_SECONDS_DEFAULT,
 ): Promise<number[]> {
   if (runs.length === 0) return [];
   const rows = await sql<{ id: number }[]>`

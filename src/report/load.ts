@@ -1,6 +1,7 @@
 // Builds the report from the database once a job has stopped. Pages are the tasks that were attempted; tasks
 // skipped before anyone fetched them (a cancelled or timed-out crawl) have nothing to report and are left out.
 import type { Sql } from '../db/client.ts';
+import { isUuid } from '../db/uuid.ts';
 import { UnknownJobError } from '../queue/errors.ts';
 import type { JobRow, JobStats } from '../queue/jobs.ts';
 import type { TaskSource } from '../queue/tasks.ts';
@@ -20,10 +21,8 @@ interface TaskRow {
   found_on: string | null;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 export async function loadReport(sql: Sql, jobId: string): Promise<Report> {
-  if (!UUID.test(jobId)) throw new UnknownJobError(jobId);
+  if (!isUuid(jobId)) throw new UnknownJobError(jobId);
   // Stats are recomputed while the tasks exist, so a report of a job stopped with tasks still in flight (jobs.stats
   // comes once they have settled) covers what is done so far. Once retention has pruned the tasks, the stored
   // stats are all that is left.

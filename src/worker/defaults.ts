@@ -1,12 +1,13 @@
 // The worker's tuning values, each defined once, in the style of River's *Default constants. The pool, the
 // maintenance loop, the commands and config.ts all read them from here.
+import { LEASE_SECONDS_DEFAULT } from '../queue/tasks.ts';
 
 /** Pages (and sitemap discoveries) a process crawls at once across all jobs (BBB_WORKER_CONCURRENCY). */
 export const ConcurrencyDefault = 16;
 /** Most tasks per claim and per result write. */
 export const BatchSizeDefault = 50;
-/** Task and discovery lease. */
-export const LeaseSecondsDefault = 30;
+/** Task and discovery lease: the queue's own default. */
+export const LeaseSecondsDefault = LEASE_SECONDS_DEFAULT;
 /** Lease renewal: every third of the lease, so two beats can fail (a database restart) before it lapses. */
 export const leaseRenewalMs = (leaseSeconds: number) => Math.max(50, (leaseSeconds * 1000) / 3);
 /** Idle polling base interval, jittered 0.5×–2×, for when no notification arrives. */

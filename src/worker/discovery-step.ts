@@ -9,12 +9,12 @@ import {
   type SitemapTask,
 } from '../crawler/sitemap-discovery.ts';
 import type { Sql } from '../db/client.ts';
-import { DISCOVERY_LEASE_SECONDS, extendDiscoveryLease, finishDiscovery } from '../queue/discovery.ts';
+import { extendDiscoveryLease, finishDiscovery } from '../queue/discovery.ts';
 import type { JobRow } from '../queue/jobs.ts';
 import { SITEMAP_PRIORITY_BASE } from '../queue/priorities.ts';
 import { enqueueUrls } from '../queue/tasks.ts';
 import { withDbRetry, withDeadline } from './db-retry.ts';
-import { leaseRenewalMs, SitemapEnqueueBatchDefault } from './defaults.ts';
+import { LeaseSecondsDefault, leaseRenewalMs, SitemapEnqueueBatchDefault } from './defaults.ts';
 import type { JobContexts } from './job-contexts.ts';
 import type { WorkerEvent, WorkerStats } from './types.ts';
 
@@ -40,7 +40,7 @@ export async function runDiscovery(
   },
 ): Promise<void> {
   const { sql, emit, stats, workerId } = deps;
-  const leaseSeconds = deps.leaseSeconds ?? DISCOVERY_LEASE_SECONDS;
+  const leaseSeconds = deps.leaseSeconds ?? LeaseSecondsDefault;
   const lost = new AbortController();
   const signal = AbortSignal.any([deps.signal, lost.signal]);
   const onRetry = (err: unknown, waitMs: number) =>

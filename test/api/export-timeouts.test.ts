@@ -10,6 +10,7 @@ import type { ExportLimits } from '../../src/api/jobs/export-limits.ts';
 import { enqueueUrls } from '../../src/queue/tasks.ts';
 import { apiFixture, type TestUser } from '../support/api.ts';
 import { makeJob, urls } from '../support/jobs.ts';
+import { holdLocks } from '../support/locks.ts';
 import { waitFor } from '../support/wait.ts';
 
 const api = await apiFixture();
@@ -37,28 +38,8 @@ function exportOf(a: ReturnType<typeof app>, user: TestUser, method = 'GET') {
 }
 
 /** Takes `table` in ACCESS EXCLUSIVE mode, in a transaction of its own; the function returned lets it go. */
-async function holdLock(table: 'tasks' | 'jobs'): Promise<() => Promise<void>> {
-  const locker = api.db.connect(1);
-  let letGo!: () => void;
-  const released = new Promise<void>((resolve) => {
-    letGo = resolve;
-  });
-  let locked!: () => void;
-  const taken = new Promise<void>((resolve) => {
-    locked = resolve;
-  });
-  const held = locker.begin(async (tx) => {
-    await tx.unsafe(`lock table ${table} in access exclusive mode`);
-    locked();
-    await released;
-  });
-  await Promise.race([taken, held]);
-  return async () => {
-    letGo();
-    await held;
-    await locker.end();
-  };
-}
+const holdLock = (table: 'tasks' | 'jobs') =>
+  holdLocks(api.db, (tx) => tx.unsafe(`lock table ${table} in access exclusive mode`));
 
 /** Statements of this database waiting for a lock. */
 async function lockWaits(): Promise<number> {

@@ -5,6 +5,7 @@ import { promoteDueRetries } from '../../src/queue/maintenance.ts';
 import { claimTasks, completeTasks, enqueueUrls, failTasks } from '../../src/queue/tasks.ts';
 import { testDatabase } from '../support/db.ts';
 import { makeJob, urls } from '../support/jobs.ts';
+import { holdLocks } from '../support/locks.ts';
 
 const db = await testDatabase();
 
@@ -141,28 +142,13 @@ describe('claim_tasks fills the batch', () => {
     await enqueueUrls(db.sql, first, urls('held.example', 20));
     await enqueueUrls(db.sql, second, urls('next.example', 20));
     await db.sql`update jobs set last_claimed_at = now() where id = ${second}`;
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let locked!: () => void;
-    const isLocked = new Promise<void>((resolve) => {
-      locked = resolve;
-    });
-    const holder = db.connect(1);
-    const holding = holder.begin(async (tx) => {
-      await tx`select 1 from jobs where id = ${first} for no key update`;
-      locked();
-      await held;
-    });
-    await isLocked;
+    const release = await holdLocks(db, (tx) => tx`select 1 from jobs where id = ${first} for no key update`);
     try {
       const claimed = await claimTasks(db.sql, 'w', 10, 30, [first, second]);
       assert.equal(claimed.length, 10);
       assert.deepEqual(new Set(claimed.map((t) => t.job_id)), new Set([second]));
     } finally {
-      release();
-      await holding;
+      await release();
     }
   });
 

@@ -9,6 +9,7 @@ import { BatchWriter } from '../../src/worker/batch-writer.ts';
 import { emptyStats, type WorkerEvent } from '../../src/worker/types.ts';
 import { testDatabase } from '../support/db.ts';
 import { makeJob, urls } from '../support/jobs.ts';
+import { holdLocks } from '../support/locks.ts';
 import { waitFor } from '../support/wait.ts';
 
 const db = await testDatabase();
@@ -107,27 +108,8 @@ const conditions: Condition[] = [
 ];
 
 /** Holds the job's row from another transaction, as a long one would; returns the release. */
-async function holdJobRow(job: string): Promise<() => Promise<void>> {
-  const holder = db.connect(1);
-  let release!: () => void;
-  const held = new Promise<void>((resolve) => {
-    release = resolve;
-  });
-  let locked!: () => void;
-  const isLocked = new Promise<void>((resolve) => {
-    locked = resolve;
-  });
-  const holding = holder.begin(async (tx) => {
-    await tx`select 1 from jobs where id = ${job} for no key update`;
-    locked();
-    await held;
-  });
-  await isLocked;
-  return async () => {
-    release();
-    await holding;
-  };
-}
+const holdJobRow = (job: string) =>
+  holdLocks(db, (tx) => tx`select 1 from jobs where id = ${job} for no key update`);
 
 describe('a refusal that blames no row', () => {
   for (const [n, condition] of conditions.entries()) {

@@ -10,7 +10,7 @@ import { startWorkerPool } from '../../src/worker/index.ts';
 import { testDatabase } from '../support/db.ts';
 import { EXTERNAL_HOST, SITE_HOST } from '../support/fixture-routes.ts';
 import { type FixtureSite, startFixtureSite } from '../support/fixture-site.ts';
-import { waitFor } from '../support/wait.ts';
+import { waitForJobEnd } from '../support/jobs.ts';
 import { testCrawlOptions } from './helpers.ts';
 
 let site: FixtureSite;
@@ -53,10 +53,7 @@ test('one pool crawls a site end to end and the job completes with its stats', a
   const { job } = await createJob(db.sql, { url: `${origin}/`, organisationId, source: 'manual' });
   const pool = startWorkerPool({ sql: db.connect(5), concurrency: 4, crawl: testCrawlOptions() });
   try {
-    await waitFor('the job to finish', async () => {
-      const row = await getJob(db.sql, job.id);
-      return row && row.status !== 'running' ? row : undefined;
-    });
+    await waitForJobEnd(db.sql, job.id);
   } finally {
     await pool.stop({ deadlineMs: 2_000 });
   }
@@ -165,10 +162,7 @@ test('a job whose filter proves too slow stops growing, and its remaining tasks 
   const crawl = testCrawlOptions({ filterGuard: { slowMatchMs: 0, slowBudgetMs: -1 } });
   const pool = startWorkerPool({ sql: db.connect(5), concurrency: 2, crawl });
   try {
-    await waitFor('the job to finish', async () => {
-      const row = await getJob(db.sql, job.id);
-      return row && row.status !== 'running' ? row : undefined;
-    });
+    await waitForJobEnd(db.sql, job.id);
   } finally {
     await pool.stop({ deadlineMs: 2_000 });
     await slowSite.stop();

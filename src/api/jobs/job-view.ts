@@ -1,6 +1,7 @@
 // Reading jobs for the API and turning rows into the Job JSON. Every query here runs inside the caller's
 // transaction (a user's or a share link's), so Row Level Security decides which rows exist.
 import type { TxSql } from '../../db/client.ts';
+import { isUuid } from '../../db/uuid.ts';
 import type { JobRow } from '../../queue/jobs.ts';
 import { decodeCursor, invalidCursor, page } from '../pagination.ts';
 import { type JobJson, type JobListFilters, likeContains, type SharedJobJson } from './schemas.ts';
@@ -14,7 +15,6 @@ export interface JobViewRow extends JobRow {
 }
 
 const KEY = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 // Paused: the organisation's pages for today are used (org_pages_remaining() = 0, which is the queue's only;
 // members read their own usage, organisation and plan). Evaluated for running jobs only.
@@ -63,7 +63,7 @@ export async function listJobs(tx: TxSql, organisationId: string, f: JobListFilt
       typeof cursor.v === 'string' &&
       KEY.test(cursor.v) &&
       !Number.isNaN(Date.parse(cursor.v)) &&
-      UUID.test(String(cursor.id))
+      isUuid(String(cursor.id))
     )
   ) {
     throw invalidCursor();

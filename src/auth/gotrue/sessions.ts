@@ -12,6 +12,7 @@
 // columns both our bootstrap's auth.sessions and GoTrue's own have, so this works on Supabase unchanged.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Sql, TxSql } from '../../db/client.ts';
+import { isUuid } from '../../db/uuid.ts';
 import { GotrueError, validationFailed } from './errors.ts';
 
 type Db = Sql | TxSql;
@@ -31,8 +32,7 @@ const MIN_TOKEN_LENGTH = 12;
 const MAX_TOKEN_LENGTH = 255;
 
 /** Session ids are UUIDs; a claim that is not one never reaches the database. */
-export const isSessionId = (id: string) =>
-  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id);
+export const isSessionId = (id: string) => isUuid(id);
 
 export const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
