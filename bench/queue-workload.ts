@@ -165,7 +165,7 @@ export class Workload {
       } catch (err) {
         // A deadlock or serialisation error would be a finding: count it, say it, keep the workload going.
         this.counters.errors++;
-        console.error('bench workload:', err instanceof Error ? err.message : err);
+        console.error(`bench workload (${this.api.label}):`, err instanceof Error ? err.message : err);
         await sleep(100);
       }
     }
