@@ -84,10 +84,10 @@ create table public.jobs (
   skipped_tasks integer not null default 0,
   -- Failed an attempt and waiting for run_after; maintenance promotes them to pending when due.
   retrying_tasks integer not null default 0,
-  progress numeric(5, 2) generated always as (
-    case when total_tasks = 0 then 0
-    else round(100.0 * (completed_tasks + failed_tasks + skipped_tasks) / total_tasks, 2) end
-  ) stored,
+  -- Percent of tasks finished, set from the counters by jobs_set_progress (job counters migration). Not a
+  -- generated column: logical replication before PostgreSQL 18 leaves generated columns out, and realtime
+  -- clients watch a job's progress.
+  progress numeric(5, 2) not null default 0,
   stats jsonb,
   error_message text,
   created_at timestamptz not null default now(),

@@ -149,6 +149,19 @@ $$;
 
 -- PostgreSQL fires triggers in name order; the number keeps counters ahead of anything added later that
 -- reads them.
+-- A job's progress follows its counters, whatever changes them. BEFORE, in the same row version, so the counter
+-- update stays one HOT update.
+create function public.jobs_set_progress() returns trigger
+language plpgsql as $$
+begin
+  new.progress := case when new.total_tasks = 0 then 0
+    else round(100.0 * (new.completed_tasks + new.failed_tasks + new.skipped_tasks) / new.total_tasks, 2) end;
+  return new;
+end
+$$;
+create trigger _010_set_progress before insert or update of total_tasks, completed_tasks, failed_tasks,
+  skipped_tasks on public.jobs for each row execute function public.jobs_set_progress();
+
 create trigger _100_count_inserted after insert on public.tasks
   referencing new table as new_rows for each statement execute function public.tasks_count_inserted();
 create trigger _100_count_updated after update on public.tasks

@@ -1017,6 +1017,7 @@ describe('system functions and grants', () => {
     // Trigger functions keep their default EXECUTE, but PostgreSQL runs them only as triggers.
     const triggers = [
       'public.jobs_set_domain',
+      'public.jobs_set_progress',
       'public.jobs_set_stats',
       'public.members_keep_an_owner',
       'public.tasks_count_deleted',
