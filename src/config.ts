@@ -73,6 +73,11 @@ export const configSchema = z.object({
   trustProxyHops: int(0, 10).default(0),
   /** BBB_BODY_LIMIT: largest request body the API accepts, in bytes. */
   bodyLimitBytes: int(1024, 100 * 1024 * 1024).default(1024 * 1024),
+  /**
+   * BBB_REALTIME: `bbb serve` streams database changes to websocket clients at /realtime/v1/websocket. Off when
+   * Supabase's own Realtime serves the clients.
+   */
+  realtime: bool.default(true),
   /** BBB_LOG_LEVEL */
   logLevel: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
 });
@@ -100,6 +105,7 @@ const envNames: Record<keyof Config, string> = {
   loginRateLimit: 'BBB_LOGIN_RATE_LIMIT',
   trustProxyHops: 'BBB_TRUST_PROXY',
   bodyLimitBytes: 'BBB_BODY_LIMIT',
+  realtime: 'BBB_REALTIME',
   logLevel: 'BBB_LOG_LEVEL',
 };
 

@@ -1,4 +1,5 @@
 // Builds the API's dependencies from configuration and serves the app on a real socket (`bbb serve`).
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { createTokenVerifier } from '../auth/jwt.ts';
@@ -54,6 +55,8 @@ export async function apiDeps(config: ApiSettings, sql: Sql): Promise<AppDeps & 
 
 export interface RunningApi {
   url: string;
+  /** The HTTP server, for websocket upgrades on the same port (realtime). */
+  server: Server;
   close(): Promise<void>;
 }
 
@@ -69,6 +72,7 @@ export async function startApiServer(
         const host = info.family === 'IPv6' ? `[${info.address}]` : info.address;
         resolve({
           url: `http://${host}:${info.port}`,
+          server: server as Server,
           close: () =>
             new Promise<void>((done) => {
               server.close(() => done());

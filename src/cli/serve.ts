@@ -1,11 +1,19 @@
 // `bbb serve` (and `npm start`): one process running the database when embedded, the migrations, the worker
-// pool and maintenance, and the HTTP API (with the GoTrue-compatible auth server when standalone). It stays up until SIGINT or SIGTERM,
-// then stops cleanly. The signal handlers go in first, so Ctrl-C during start-up also stops the database.
+// pool and maintenance, the HTTP API (with the GoTrue-compatible auth server when standalone) and the realtime
+// websocket on the same port. It stays up until SIGINT or SIGTERM, then stops cleanly. The signal handlers go
+// in first, so Ctrl-C during start-up also stops the database.
+import { sessionCache } from '../api/auth-middleware.ts';
+import type { AppDeps } from '../api/context.ts';
 import { apiDeps, type RunningApi, startApiServer } from '../api/server.ts';
 import { loadConfig } from '../config.ts';
 import { type Database, openDatabase, redactUrl } from '../db/client.ts';
 import { migrate } from '../db/migrate.ts';
+import { errorMessage } from '../errors.ts';
 import { log, setLogLevel } from '../log.ts';
+import { loadCatalog } from '../realtime/catalog.ts';
+import { startChangeSource } from '../realtime/change-source.ts';
+import { createHub } from '../realtime/hub.ts';
+import { attachRealtime, REALTIME_PATH } from '../realtime/server.ts';
 import { runWorkerProcess, type WorkerProcess } from '../worker/index.ts';
 import { listenForStop } from './signals.ts';
 import { workerProcessOptions } from './worker-options.ts';
@@ -21,6 +29,7 @@ export async function serveCommand(flags: {
   let db: Database | undefined;
   let workers: WorkerProcess | undefined;
   let api: RunningApi | undefined;
+  let stopRealtime: (() => Promise<void>) | undefined;
   try {
     db = await openDatabase(config, {
       applicationName: 'bbb serve',
@@ -44,11 +53,15 @@ export async function serveCommand(flags: {
       const deps = await apiDeps(config, db.sql);
       if (deps.secretCreated)
         log.info(`created a JWT secret in ${config.dataDir}/jwt-secret (keep it private)`);
-      api = await startApiServer(
-        { ...deps, workers: workers.pool },
-        { host: config.host, port: config.port },
-      );
+      const appDeps: AppDeps = { ...deps, workers: workers.pool };
+      api = await startApiServer(appDeps, { host: config.host, port: config.port });
       log.info(`API listening on ${api.url} (BBB_HOST/PORT); OpenAPI at ${api.url}/v1/openapi.json`);
+      if (config.realtime) {
+        stopRealtime = await startRealtime(db, api, appDeps);
+        log.info(`realtime at ${api.url.replace(/^http/, 'ws')}${REALTIME_PATH} (BBB_REALTIME)`);
+      } else {
+        log.info('realtime off (BBB_REALTIME=false): no /realtime/v1/websocket');
+      }
       if (deps.authServer) {
         log.info(
           `auth server at ${api.url}/auth/v1; run \`npx bbb keys\` to print the anon and service-role keys`,
@@ -63,9 +76,42 @@ export async function serveCommand(flags: {
     }
     log.info(`${await stop.requested} received, shutting down`);
   } finally {
+    // Websockets first: the HTTP server's close() waits for every socket, upgraded ones included.
+    await stopRealtime?.();
     await api?.close();
     await workers?.stop();
     await db?.close();
     if (db) log.info('stopped');
   }
+}
+
+/**
+ * Realtime: the change source (one temporary replication slot for this process), the hub that checks each
+ * window of changes under RLS, and the websocket endpoint on the API's server. Returns its stop.
+ */
+async function startRealtime(db: Database, api: RunningApi, deps: AppDeps): Promise<() => Promise<void>> {
+  const catalog = await loadCatalog(db.sql);
+  const refresh = () =>
+    catalog
+      .refresh()
+      .catch((err) => log.warn(`realtime: reading the published tables failed: ${errorMessage(err)}`));
+  const hub = createHub({ sql: db.sql, tables: catalog.tables, log });
+  const source = startChangeSource({ url: db.url, log });
+  source.on('transaction', hub.handle);
+  source.on('ready', refresh);
+  source.on('relation', refresh);
+  const endpoint = attachRealtime(api.server, {
+    sql: db.sql,
+    verifyToken: deps.verifyToken,
+    jwtSecret: deps.jwtSecret,
+    sessions: sessionCache(deps),
+    tables: catalog.tables,
+    hub,
+    source,
+  });
+  return async () => {
+    await endpoint.stop();
+    await source.stop();
+    await hub.stop();
+  };
 }
