@@ -4,6 +4,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+import { apiKeys } from '../../src/auth/jwt.ts';
 import { isAlive } from '../../src/db/embedded-pidfile.ts';
 import { tempDir } from '../support/tmp.ts';
 
@@ -49,6 +51,18 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     const secret = readFileSync(path.join(dataDir, 'jwt-secret'), 'utf8').trim();
     assert.ok(secret.length >= 32);
     assert.doesNotMatch(stderr, new RegExp(secret), 'JWT secret never logged');
+    // Realtime on the same port: logged, and a client with the anon key gets its heartbeat answered.
+    const realtimeUrl = /realtime at (ws:\/\/\S+\/realtime\/v1\/websocket)/.exec(stderr)?.[1];
+    assert.equal(realtimeUrl, `${url.replace(/^http/, 'ws')}/realtime/v1/websocket`);
+    const { anon } = await apiKeys(secret);
+    const socket = new WebSocket(`${realtimeUrl}?apikey=${anon}&vsn=2.0.0`);
+    const replied = new Promise<unknown>((resolve, reject) => {
+      socket.once('message', (data) => resolve(JSON.parse(String(data))));
+      socket.once('error', reject);
+    });
+    socket.once('open', () => socket.send(JSON.stringify([null, '1', 'phoenix', 'heartbeat', {}])));
+    assert.deepEqual(await replied, [null, '1', 'phoenix', 'phx_reply', { status: 'ok', response: {} }]);
+    socket.close();
     const pidFile = path.join(dataDir, 'pg', 'postmaster.pid');
     const postmaster = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
     assert.ok(isAlive(postmaster));
