@@ -1,10 +1,11 @@
 // A PostgreSQL of the suite's own version that one test may restart or stop without disturbing the other test
 // files: the embedded PostgreSQL 17 when the suite runs on it, else the machine's binaries of the version behind
 // DATABASE_URL (Debian's /usr/lib/postgresql/<major>/bin), in a temp cluster on a free port with trust auth.
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { chownSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { after } from 'node:test';
+import { promisify } from 'node:util';
 import { connect } from '../../src/db/client.ts';
 import { startEmbeddedPostgres } from '../../src/db/embedded.ts';
 import { migrate } from '../../src/db/migrate.ts';
@@ -22,6 +23,8 @@ export interface PrivatePostgres {
   stop(): Promise<void>;
   start(): Promise<void>;
 }
+
+const execFileAsync = promisify(execFile);
 
 async function suiteMajor(): Promise<number> {
   const admin = connect(process.env.BBB_TEST_ADMIN_URL!, { max: 1 });
@@ -44,12 +47,11 @@ async function systemServer(major: number) {
   const port = await freePort();
   const ids = await postgresUserIds();
   if (ids) chownSync(dir, ids.uid, ids.gid);
+  // Asynchronous, never execFileSync: a blocked event loop cannot answer the server, and a shutting-down server
+  // waits (up to wal_sender_timeout, 60 s) for this process's replication clients to confirm the last WAL.
   const run = (cmd: string, args: string[]) =>
-    execFileSync(path.join(bin, cmd), args, {
-      stdio: 'pipe',
-      ...(ids ? { uid: ids.uid, gid: ids.gid } : {}),
-    });
-  run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync']);
+    execFileAsync(path.join(bin, cmd), args, ids ? { uid: ids.uid, gid: ids.gid } : {});
+  await run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '--no-sync']);
   const start = () =>
     run('pg_ctl', [
       '-D',
@@ -62,18 +64,18 @@ async function systemServer(major: number) {
       'start',
     ]);
   const stop = () => run('pg_ctl', ['-D', data, '-w', '-m', 'fast', 'stop']);
-  start();
+  await start();
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     restart: async () => {
-      stop();
-      start();
+      await stop();
+      await start();
     },
     stop: async () => {
-      stop();
+      await stop();
     },
     start: async () => {
-      start();
+      await start();
     },
   };
 }
