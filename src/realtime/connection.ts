@@ -1,6 +1,7 @@
 // One websocket client: its frames decoded and answered as Phoenix's socket answers them (heartbeats, joins,
 // "unmatched topic"), each topic's messages handled in order, and everything it is sent kept within a bound,
 // so a client that stops reading is disconnected instead of growing the server's memory.
+import type { Socket } from 'node:net';
 import { type RawData, WebSocket } from 'ws';
 import { errorMessage } from '../errors.ts';
 import { log } from '../log.ts';
@@ -15,6 +16,8 @@ export const CLOSE_IDLE = 4408;
 export const CLOSE_GOING_AWAY = 1001;
 
 const UNMATCHED = { reason: 'unmatched topic' };
+/** Frames held in a corked socket before they are written anyway. */
+const CORK_BYTES = 64 * 1024;
 
 export interface ConnectionOptions {
   context: RealtimeContext;
@@ -38,6 +41,7 @@ export class Connection implements ChannelHost {
   private readonly idle: NodeJS.Timeout;
   private userKey: string | undefined;
   private ended = false;
+  private corked = false;
 
   constructor(
     private readonly ws: WebSocket,
@@ -203,8 +207,32 @@ export class Connection implements ChannelHost {
       this.close(CLOSE_TOO_SLOW, 'too slow to read its messages');
       return false;
     }
+    this.cork();
     this.ws.send(bytes, { binary: false });
     return true;
+  }
+
+  /**
+   * Holds this tick's frames in the socket and writes them together once the tick's work is done, or once
+   * CORK_BYTES are held (so what waits here never counts much toward the outbound bound): the hub delivers a
+   * window's changes in one go, and a system call per frame was the server's largest cost at 500 clients
+   * (docs/benchmarks.md#realtime). ws has no public accessor for its socket, hence `_socket`.
+   */
+  private cork(): void {
+    const socket = (this.ws as unknown as { _socket?: Socket })._socket;
+    if (!socket) return;
+    if (this.corked) {
+      if (socket.writableLength < CORK_BYTES) return;
+      socket.uncork();
+      socket.cork();
+      return;
+    }
+    this.corked = true;
+    socket.cork();
+    process.nextTick(() => {
+      this.corked = false;
+      socket.uncork();
+    });
   }
 
   /** Stops everything this connection holds; idempotent. */

@@ -73,7 +73,18 @@ begin
     v_pks := case when p_pk_sets[i] is null then p_pks
                   else array(select p_pks[k] from unnest(p_pk_sets[i]::integer[]) k) end;
     if cardinality(v_pks) > 0 then
-      return query execute v_query using i, v_pks;
+      -- The published tables' queries are static, so each session plans them once and every audience reuses
+      -- the plan (PostgreSQL plans a row-security query again when the role changes, so anon's and
+      -- authenticated's policies are each applied; claims are read at execution). EXECUTE would plan the
+      -- query again for every audience, a third to a half of its cost (docs/benchmarks.md#realtime). Any
+      -- other published table goes through v_query.
+      if p_table = 'public.jobs'::regclass then
+        return query select i, j.id::text, null::uuid from public.jobs j where j.id = any (v_pks::uuid[]);
+      elsif p_table = 'public.tasks'::regclass then
+        return query select i, t.id::text, null::uuid from public.tasks t where t.id = any (v_pks::bigint[]);
+      else
+        return query execute v_query using i, v_pks;
+      end if;
     end if;
     if cardinality(p_organisation_ids) > 0 then
       return query select i, null::text, o.id from public.organisations o where o.id = any (p_organisation_ids);
