@@ -13,10 +13,7 @@ import { connect } from '../src/db/client.ts';
 import { errorMessage } from '../src/errors.ts';
 import { log, setLogLevel } from '../src/log.ts';
 import { authorize } from '../src/realtime/authorizer.ts';
-import { loadCatalog } from '../src/realtime/catalog.ts';
-import { startChangeSource } from '../src/realtime/change-source.ts';
-import { createHub } from '../src/realtime/hub.ts';
-import { attachRealtime } from '../src/realtime/server.ts';
+import { startRealtime } from '../src/realtime/index.ts';
 
 export interface ServerSample {
   /** ms since the epoch. */
@@ -43,15 +40,13 @@ const sql = connect(url, { max: config.dbPoolMax, applicationName: 'bbb serve' }
 const stats = { checks: 0, checkMs: 0, audiences: 0, changes: 0 };
 const deps = await apiDeps(config, sql);
 const api = await startApiServer(deps, { host: '127.0.0.1', port: 0 });
-const catalog = await loadCatalog(sql);
-const refresh = () =>
-  catalog
-    .refresh()
-    .catch((err) => log.warn(`realtime: reading the published tables failed: ${errorMessage(err)}`));
-const hub = createHub({
+const realtime = await startRealtime({
   sql,
-  tables: catalog.tables,
-  log,
+  url,
+  server: api.server,
+  verifyToken: deps.verifyToken,
+  jwtSecret: deps.jwtSecret,
+  sessions: sessionCache(deps),
   authorize: async (...args) => {
     const t0 = performance.now();
     try {
@@ -64,19 +59,7 @@ const hub = createHub({
     }
   },
 });
-const source = startChangeSource({ url, log });
-source.on('transaction', hub.handle);
-source.on('ready', refresh);
-source.on('relation', refresh);
-const endpoint = attachRealtime(api.server, {
-  sql,
-  verifyToken: deps.verifyToken,
-  jwtSecret: deps.jwtSecret,
-  sessions: sessionCache(deps),
-  tables: catalog.tables,
-  hub,
-  source,
-});
+const { source } = realtime;
 
 await new Promise<void>((resolve) => (source.ready ? resolve() : source.on('ready', resolve)));
 process.stdout.write(`ready ${api.url}\n`);
@@ -102,9 +85,7 @@ const timer = setInterval(sample, 1000);
 
 process.once('SIGTERM', async () => {
   clearInterval(timer);
-  await endpoint.stop();
-  await source.stop();
-  await hub.stop();
+  await realtime.stop();
   await api.close();
   await sql.end({ timeout: 5 });
 });

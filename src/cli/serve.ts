@@ -10,10 +10,7 @@ import { type Database, openDatabase, redactUrl } from '../db/client.ts';
 import { migrate } from '../db/migrate.ts';
 import { errorMessage } from '../errors.ts';
 import { log, setLogLevel } from '../log.ts';
-import { loadCatalog } from '../realtime/catalog.ts';
-import { startChangeSource } from '../realtime/change-source.ts';
-import { createHub } from '../realtime/hub.ts';
-import { attachRealtime, REALTIME_PATH } from '../realtime/server.ts';
+import { REALTIME_PATH, startRealtime } from '../realtime/index.ts';
 import { runWorkerProcess, type WorkerProcess } from '../worker/index.ts';
 import { listenForStop } from './signals.ts';
 import { workerProcessOptions } from './worker-options.ts';
@@ -57,7 +54,15 @@ export async function serveCommand(flags: {
       api = await startApiServer(appDeps, { host: config.host, port: config.port });
       log.info(`API listening on ${api.url} (BBB_HOST/PORT); OpenAPI at ${api.url}/v1/openapi.json`);
       if (config.realtime) {
-        stopRealtime = await startRealtime(db, api, appDeps);
+        const realtime = await startRealtime({
+          sql: db.sql,
+          url: db.url,
+          server: api.server,
+          verifyToken: appDeps.verifyToken,
+          jwtSecret: appDeps.jwtSecret,
+          sessions: sessionCache(appDeps),
+        });
+        stopRealtime = realtime.stop;
         log.info(`realtime at ${api.url.replace(/^http/, 'ws')}${REALTIME_PATH} (BBB_REALTIME)`);
       } else {
         log.info('realtime off (BBB_REALTIME=false): no /realtime/v1/websocket');
@@ -83,35 +88,4 @@ export async function serveCommand(flags: {
     await db?.close();
     if (db) log.info('stopped');
   }
-}
-
-/**
- * Realtime: the change source (one temporary replication slot for this process), the hub that checks each
- * window of changes under RLS, and the websocket endpoint on the API's server. Returns its stop.
- */
-async function startRealtime(db: Database, api: RunningApi, deps: AppDeps): Promise<() => Promise<void>> {
-  const catalog = await loadCatalog(db.sql);
-  const refresh = () =>
-    catalog
-      .refresh()
-      .catch((err) => log.warn(`realtime: reading the published tables failed: ${errorMessage(err)}`));
-  const hub = createHub({ sql: db.sql, tables: catalog.tables, log });
-  const source = startChangeSource({ url: db.url, log });
-  source.on('transaction', hub.handle);
-  source.on('ready', refresh);
-  source.on('relation', refresh);
-  const endpoint = attachRealtime(api.server, {
-    sql: db.sql,
-    verifyToken: deps.verifyToken,
-    jwtSecret: deps.jwtSecret,
-    sessions: sessionCache(deps),
-    tables: catalog.tables,
-    hub,
-    source,
-  });
-  return async () => {
-    await endpoint.stop();
-    await source.stop();
-    await hub.stop();
-  };
 }

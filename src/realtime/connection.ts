@@ -25,6 +25,8 @@ export interface ConnectionOptions {
   apikey: string;
   shareToken: string | undefined;
   users: UserConnections;
+  /** The upgraded TCP socket under `ws`, whose writes a delivery's frames are batched on (cork). */
+  socket: Socket;
 }
 
 export class Connection implements ChannelHost {
@@ -216,11 +218,10 @@ export class Connection implements ChannelHost {
    * Holds this tick's frames in the socket and writes them together once the tick's work is done, or once
    * CORK_BYTES are held (so what waits here never counts much toward the outbound bound): the hub delivers a
    * window's changes in one go, and a system call per frame was the server's largest cost at 500 clients
-   * (docs/benchmarks.md#realtime). ws has no public accessor for its socket, hence `_socket`.
+   * (docs/benchmarks.md#realtime).
    */
   private cork(): void {
-    const socket = (this.ws as unknown as { _socket?: Socket })._socket;
-    if (!socket) return;
+    const { socket } = this.options;
     if (this.corked) {
       if (socket.writableLength < CORK_BYTES) return;
       socket.uncork();

@@ -2,6 +2,7 @@
 // realtime client connects: `apikey` (and optionally `vsn` and a share link's `share_token`) in the query,
 // verified before the upgrade, so a bad key is an HTTP 401 with a reason rather than a socket that closes.
 import { type IncomingMessage, type Server, STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { SessionCache } from '../auth/gotrue/session-cache.ts';
@@ -98,7 +99,16 @@ export function attachRealtime(server: Server, deps: RealtimeDeps): Realtime {
         if (stopped || socket.destroyed) return socket.destroy();
         socket.off('error', onError);
         wss.handleUpgrade(req, socket, head, (ws) => {
-          const connection = new Connection(ws, { context, serializer, apikey, shareToken, users });
+          // An upgrade on a node:http server comes with its net.Socket, which ws writes to.
+          const tcp = socket as Socket;
+          const connection = new Connection(ws, {
+            context,
+            serializer,
+            apikey,
+            shareToken,
+            users,
+            socket: tcp,
+          });
           connections.add(connection);
           void connection.closed.then(() => connections.delete(connection));
         });

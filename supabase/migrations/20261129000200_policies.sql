@@ -5,10 +5,14 @@
 -- organisation_members would recurse. Policies call them as `(select ...)` so they run once per statement,
 -- not once per row (Supabase's RLS performance advice).
 
+-- PL/pgSQL rather than SQL: a security-definer SQL function is never inlined, and PL/pgSQL keeps its plan for
+-- the session, which halved realtime's per-subscriber RLS check (docs/benchmarks.md#realtime).
 create function public.user_organisation_ids()
 returns setof uuid
-language sql stable security definer set search_path = '' as $$
-  select organisation_id from public.organisation_members where user_id = (select auth.uid());
+language plpgsql stable security definer set search_path = '' as $$
+begin
+  return query select m.organisation_id from public.organisation_members m where m.user_id = auth.uid();
+end
 $$;
 
 create function public.has_org_role(p_org uuid, p_roles text[])
@@ -24,11 +28,17 @@ $$;
 -- PostgREST exposes as `request.headers` and the bbb API sets the same way; only its hash is stored.
 create function public.shared_job_id()
 returns uuid
-language sql stable security definer set search_path = '' as $$
-  select s.job_id from public.job_share_links s
-  where s.token_hash = sha256(convert_to(
-      nullif(current_setting('request.headers', true), '')::json ->> 'x-share-token', 'UTF8'))
-    and s.revoked_at is null and s.expires_at > now();
+language plpgsql stable security definer set search_path = '' as $$
+declare
+  v_token text := nullif(pg_catalog.current_setting('request.headers', true), '')::json ->> 'x-share-token';
+begin
+  if v_token is null then
+    return null;
+  end if;
+  return (select s.job_id from public.job_share_links s
+    where s.token_hash = pg_catalog.sha256(pg_catalog.convert_to(v_token, 'UTF8'))
+      and s.revoked_at is null and s.expires_at > pg_catalog.now());
+end
 $$;
 
 -- Only signed-in users' policies call the membership helpers; anon's (a share link's) need shared_job_id alone.

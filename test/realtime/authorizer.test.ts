@@ -272,4 +272,25 @@ describe('public.realtime_authorize', () => {
     assert.equal(who!.superuser, 'off');
     assert.deepEqual(await visible(JOBS, changes, EVERYONE, limited), [[0], [0], [1], [], [], [1], [0, 1]]);
   });
+
+  test('a published table other than jobs and tasks is checked through its own policies too', async () => {
+    // jobs and tasks have plan-cached queries; any other published table goes through the dynamic one.
+    await db.sql.unsafe(`
+      create table public.realtime_notes (id bigint primary key, owner uuid not null);
+      alter table public.realtime_notes enable row level security;
+      create policy notes_own on public.realtime_notes for select to authenticated
+        using (owner = (select auth.uid()));
+      alter publication supabase_realtime add table public.realtime_notes`);
+    await db.sql`insert into public.realtime_notes values (1, ${alice.id}), (2, ${bob.id})`;
+    await catalog.refresh();
+    const notes = catalog.tables().get('public.realtime_notes')!;
+    assert.ok(notes, 'the catalog lists the newly published table');
+    const changes = [1, 2].map((id) => change(notes, 'INSERT', { id, owner: id === 1 ? alice.id : bob.id }));
+    assert.deepEqual(await visible(notes, changes, [user(alice), user(bob), ANON, SERVICE]), [
+      [0],
+      [1],
+      [],
+      [0, 1],
+    ]);
+  });
 });
